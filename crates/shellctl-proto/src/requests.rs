@@ -1,0 +1,313 @@
+//! Request bodies and query strings of the v1 API, with their defaults and bounds.
+//!
+//! Bodies reject unknown fields. Query strings ignore unknown parameters, as
+//! the reference does.
+
+use crate::error::ValidationError;
+use crate::limits::*;
+use crate::status::JobStatus;
+use crate::validate::{Validate, float_in_range, int_in_range};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+/// Variables laid over the server's inherited environment for one job.
+///
+/// Names are non-empty and contain neither `=` nor NUL; values contain no
+/// NUL. These are `execve`'s rules, not a shell's: any such name is allowed.
+pub type EnvOverlay = BTreeMap<String, String>;
+
+/// Checks an env overlay against `execve`'s rules; the error names the entry.
+pub fn validate_env(env: &EnvOverlay) -> Result<(), ValidationError> {
+    for (name, value) in env {
+        let field = format!("env.{name}");
+        if name.is_empty() {
+            return Err(ValidationError::new("env", "variable names must be non-empty"));
+        }
+        if name.contains('=') {
+            return Err(ValidationError::new(field, "variable names must not contain '='"));
+        }
+        if name.contains('\0') {
+            return Err(ValidationError::new("env", "variable names must not contain NUL"));
+        }
+        if value.contains('\0') {
+            return Err(ValidationError::new(field, "values must not contain NUL"));
+        }
+    }
+    Ok(())
+}
+
+fn default_timeout() -> f64 {
+    DEFAULT_TIMEOUT_SECONDS
+}
+fn default_output_limit() -> u32 {
+    DEFAULT_OUTPUT_LIMIT
+}
+fn default_idle_flush() -> f64 {
+    DEFAULT_IDLE_FLUSH_SECONDS
+}
+fn default_grace() -> f64 {
+    DEFAULT_GRACE_SECONDS
+}
+fn default_cols() -> u16 {
+    DEFAULT_TERMINAL_COLS
+}
+fn default_rows() -> u16 {
+    DEFAULT_TERMINAL_ROWS
+}
+fn default_list_limit() -> u32 {
+    DEFAULT_LIST_LIMIT
+}
+
+/// Initial PTY geometry of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalSize {
+    /// Columns, 1..=4096, default 120.
+    #[serde(default = "default_cols")]
+    pub cols: u16,
+    /// Rows, 1..=4096, default 80.
+    #[serde(default = "default_rows")]
+    pub rows: u16,
+}
+
+impl Default for TerminalSize {
+    fn default() -> Self {
+        TerminalSize {
+            cols: DEFAULT_TERMINAL_COLS,
+            rows: DEFAULT_TERMINAL_ROWS,
+        }
+    }
+}
+
+impl Validate for TerminalSize {
+    fn validate(&self) -> Result<(), ValidationError> {
+        int_in_range("terminal.cols", self.cols, 1, MAX_TERMINAL_DIMENSION)?;
+        int_in_range("terminal.rows", self.rows, 1, MAX_TERMINAL_DIMENSION)
+    }
+}
+
+/// The output-window knobs shared by run, wait and input.
+fn validate_window(timeout: f64, output_limit: u32, idle_flush: f64) -> Result<(), ValidationError> {
+    float_in_range("timeout", timeout, 0.0, false, MAX_TIMEOUT_SECONDS)?;
+    int_in_range("output_limit", output_limit, 1, MAX_OUTPUT_LIMIT)?;
+    float_in_range("idle_flush_seconds", idle_flush, 0.0, true, MAX_IDLE_FLUSH_SECONDS)
+}
+
+/// Body of `POST /v1/jobs/run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunJobRequest {
+    /// The script text. A `#!` first line makes it run as that interpreter;
+    /// otherwise it runs under `sh`.
+    pub script: String,
+    /// Working directory (`~` expanded); default: the server's home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Variables laid over the inherited environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<EnvOverlay>,
+    /// PTY geometry; default 120×80.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<TerminalSize>,
+    /// Seconds to wait for first output, `0 < t <= 300`, default 30.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+    /// Bytes of output to return at most, 1..=1048576, default 8192.
+    #[serde(default = "default_output_limit")]
+    pub output_limit: u32,
+    /// Quiet seconds after new output before returning, 0..=30, default 0.5.
+    #[serde(default = "default_idle_flush")]
+    pub idle_flush_seconds: f64,
+}
+
+impl RunJobRequest {
+    /// A request for `script` with every other field at its default.
+    pub fn new(script: impl Into<String>) -> Self {
+        RunJobRequest {
+            script: script.into(),
+            cwd: None,
+            env: None,
+            terminal: None,
+            timeout: DEFAULT_TIMEOUT_SECONDS,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            idle_flush_seconds: DEFAULT_IDLE_FLUSH_SECONDS,
+        }
+    }
+}
+
+impl Validate for RunJobRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(env) = &self.env {
+            validate_env(env)?;
+        }
+        if let Some(terminal) = &self.terminal {
+            terminal.validate()?;
+        }
+        if self.cwd.as_deref().is_some_and(|cwd| cwd.contains('\0')) {
+            return Err(ValidationError::new("cwd", "must not contain NUL"));
+        }
+        validate_window(self.timeout, self.output_limit, self.idle_flush_seconds)
+    }
+}
+
+/// Body of `POST /v1/jobs/{id}/wait`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitJobRequest {
+    /// Byte offset into `output.log` to read from (required).
+    pub offset: u64,
+    /// Seconds to wait, `0 < t <= 300`, default 30.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+    /// Bytes of output to return at most, 1..=1048576, default 8192.
+    #[serde(default = "default_output_limit")]
+    pub output_limit: u32,
+    /// Quiet seconds after new output before returning, 0..=30, default 0.5.
+    #[serde(default = "default_idle_flush")]
+    pub idle_flush_seconds: f64,
+}
+
+impl WaitJobRequest {
+    /// A wait from `offset` with every other field at its default.
+    pub fn new(offset: u64) -> Self {
+        WaitJobRequest {
+            offset,
+            timeout: DEFAULT_TIMEOUT_SECONDS,
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            idle_flush_seconds: DEFAULT_IDLE_FLUSH_SECONDS,
+        }
+    }
+}
+
+impl Validate for WaitJobRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        validate_window(self.timeout, self.output_limit, self.idle_flush_seconds)
+    }
+}
+
+/// Body of `POST /v1/jobs/{id}/input`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputJobRequest {
+    /// Text typed into the job's terminal, byte for byte (no newline added).
+    pub text: String,
+    /// Byte offset into `output.log` to read from after typing (required).
+    pub offset: u64,
+    /// Seconds to wait, `0 < t <= 300`, default 30.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+    /// Bytes of output to return at most, 1..=1048576, default 8192.
+    #[serde(default = "default_output_limit")]
+    pub output_limit: u32,
+    /// Quiet seconds after new output before returning, 0..=30, default 0.5.
+    #[serde(default = "default_idle_flush")]
+    pub idle_flush_seconds: f64,
+}
+
+impl Validate for InputJobRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        validate_window(self.timeout, self.output_limit, self.idle_flush_seconds)
+    }
+}
+
+/// Body of `POST /v1/jobs/{id}/terminate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminateJobRequest {
+    /// Seconds between Ctrl-C and killing the session, 0..=300, default 5.
+    #[serde(default = "default_grace")]
+    pub grace_seconds: f64,
+}
+
+impl Default for TerminateJobRequest {
+    fn default() -> Self {
+        TerminateJobRequest {
+            grace_seconds: DEFAULT_GRACE_SECONDS,
+        }
+    }
+}
+
+impl Validate for TerminateJobRequest {
+    fn validate(&self) -> Result<(), ValidationError> {
+        float_in_range("grace_seconds", self.grace_seconds, 0.0, true, MAX_GRACE_SECONDS)
+    }
+}
+
+/// Query of `GET /v1/jobs/{id}/log/tail`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TailQuery {
+    /// Bytes of the log's end to return at most, 1..=1048576, default 8192.
+    #[serde(default = "default_output_limit")]
+    pub output_limit: u32,
+}
+
+impl Validate for TailQuery {
+    fn validate(&self) -> Result<(), ValidationError> {
+        int_in_range("output_limit", self.output_limit, 1, MAX_OUTPUT_LIMIT)
+    }
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListJobsQuery {
+    /// Only jobs with this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<JobStatus>,
+    /// Jobs to return at most, newest first, 1..=1000, default 100.
+    #[serde(default = "default_list_limit")]
+    pub limit: u32,
+}
+
+impl Default for ListJobsQuery {
+    fn default() -> Self {
+        ListJobsQuery {
+            status: None,
+            limit: DEFAULT_LIST_LIMIT,
+        }
+    }
+}
+
+impl Validate for ListJobsQuery {
+    fn validate(&self) -> Result<(), ValidationError> {
+        int_in_range("limit", self.limit, 1, MAX_LIST_LIMIT)
+    }
+}
+
+/// Query of `DELETE /v1/jobs/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteJobQuery {
+    /// Terminate a running job first instead of answering 409.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub force: bool,
+    /// Grace for that terminate, 0..=300, default 5.
+    #[serde(default = "default_grace")]
+    pub grace_seconds: f64,
+}
+
+impl Default for DeleteJobQuery {
+    fn default() -> Self {
+        DeleteJobQuery {
+            force: false,
+            grace_seconds: DEFAULT_GRACE_SECONDS,
+        }
+    }
+}
+
+impl Validate for DeleteJobQuery {
+    fn validate(&self) -> Result<(), ValidationError> {
+        float_in_range("grace_seconds", self.grace_seconds, 0.0, true, MAX_GRACE_SECONDS)
+    }
+}
+
+/// Accepts the spellings of a boolean that the reference's framework accepts
+/// in a query string (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a boolean, got {raw:?}"
+        ))),
+    }
+}

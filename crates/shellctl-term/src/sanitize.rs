@@ -1,0 +1,465 @@
+//! The streaming PTY sanitizer: raw terminal bytes in, clean UTF-8 lines out.
+//!
+//! Escape sequences are parsed by the `vte` crate (the parser of Alacritty),
+//! not by hand. On top of it sits a small model of the line being written: a
+//! row of cells and a cursor column. Carriage return, backspace and the few
+//! cursor and erase sequences that progress bars use move the cursor or clear
+//! cells, so the committed line is what a terminal would show:
+//!
+//! | input                     | committed       |
+//! |---------------------------|-----------------|
+//! | `0%\r50%\r100%\n`         | `100%\n`        |
+//! | `abcdef\rXY\n`            | `XYcdef\n`      |
+//! | `ok\r\r\n` (PTY's `\r\n`) | `ok\n`          |
+//! | `50%\r\x1b[K7%\n`         | `7%\n`          |
+//!
+//! Everything else that is not text is dropped: CSI, OSC, DCS, SOS/PM/APC
+//! strings, charset selections, and control bytes other than tab and newline.
+//! Invalid UTF-8 becomes U+FFFD, one per maximal invalid subsequence (the same
+//! count Python's decoder gives), also when a multi-byte character is split
+//! across feeds.
+//!
+//! # Partial lines
+//!
+//! [`PtySanitizer::flush_partial`] hands out the text of the current line
+//! before its newline arrives, so a prompt such as `Name: ` can be shown while
+//! the program waits for input. A log is append-only, so the sanitizer
+//! remembers what it handed out: if the line later only grows (the user's
+//! answer is echoed after the prompt), just the new text follows; if the line
+//! is changed where text was already handed out (a spinner redraws, a
+//! progress bar returns to column 0 and prints something different), the new
+//! version of the line continues on a new line in the log. Redrawing the same
+//! text (as line editors do) is not a change.
+//!
+//! # Known limits
+//!
+//! - Cells are characters, not display columns: a wide character takes one
+//!   cell, which matters only when a later write overwrites part of a line.
+//! - A C1 control character that arrives validly UTF-8-encoded (U+0080 to
+//!   U+009F) comes out as U+FFFD: `vte` reports it exactly like a stray
+//!   continuation byte, which must become U+FFFD.
+//! - A line longer than [`MAX_LINE_CELLS`] without a newline is committed in
+//!   pieces of that size without a line break, so memory stays bounded; a
+//!   later carriage return can then only overwrite the current piece.
+
+use vte::{Params, Parser, Perform};
+
+/// Longest line kept in memory before it is committed without a newline.
+pub const MAX_LINE_CELLS: usize = 1 << 20;
+
+const REPLACEMENT: char = '\u{FFFD}';
+
+/// Converts raw PTY bytes, chunk by chunk, into stable UTF-8 text.
+///
+/// Splitting the input into chunks anywhere never changes the result:
+/// `feed(a) + feed(b) + finish()` equals `feed(a ++ b) + finish()`.
+#[derive(Default)]
+pub struct PtySanitizer {
+    parser: Parser,
+    line: LineModel,
+    /// The start of a multi-byte character cut off by the end of the last
+    /// feed, kept back until the rest arrives.
+    held: Vec<u8>,
+}
+
+impl PtySanitizer {
+    /// A sanitizer at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Consumes one chunk and returns the text it completes (whole lines,
+    /// each ending in `\n`).
+    pub fn feed(&mut self, bytes: &[u8]) -> String {
+        if self.held.is_empty() {
+            self.advance_whole_chars(bytes)
+        } else {
+            let mut joined = std::mem::take(&mut self.held);
+            joined.extend_from_slice(bytes);
+            self.advance_whole_chars(&joined)
+        }
+    }
+
+    /// Feeds `bytes` to the parser except for a cut-off character at the
+    /// end, which is held back. vte 0.15 can drop the character after one it
+    /// completes across two `advance` calls (when invalid bytes follow), so
+    /// it is never handed a split character.
+    fn advance_whole_chars(&mut self, bytes: &[u8]) -> String {
+        let (whole, cut) = bytes.split_at(bytes.len() - cut_off_char_len(bytes));
+        self.held.extend_from_slice(cut);
+        let mut sink = Sink {
+            line: &mut self.line,
+            out: String::with_capacity(whole.len()),
+        };
+        self.parser.advance(&mut sink, whole);
+        sink.out
+    }
+
+    /// Whether the current line holds text that has not been handed out.
+    pub fn has_pending_partial(&self) -> bool {
+        self.line.dirty
+    }
+
+    /// Hands out the current, unfinished line (see the module docs for how
+    /// later changes to it are logged). Returns an empty string when there
+    /// is nothing new.
+    pub fn flush_partial(&mut self) -> String {
+        let mut out = String::new();
+        self.line.flush_partial(&mut out);
+        out
+    }
+
+    /// Ends the stream: returns the unfinished line (without a newline), and
+    /// a U+FFFD for a multi-byte character cut off by the end.
+    pub fn finish(&mut self) -> String {
+        let mut sink = Sink {
+            line: &mut self.line,
+            out: String::new(),
+        };
+        // A cut-off character at the very end: hand it to vte, then an ESC,
+        // which makes vte give the sequence up as U+FFFD (or drop it, inside
+        // an escape string) and prints nothing itself.
+        let held = std::mem::take(&mut self.held);
+        self.parser.advance(&mut sink, &held);
+        self.parser.advance(&mut sink, b"\x1b");
+        let mut out = sink.out;
+        self.line.commit(&mut out);
+        self.parser = Parser::new();
+        out
+    }
+}
+
+/// Sanitizes a complete byte string in one go.
+pub fn sanitize_all(bytes: &[u8]) -> String {
+    let mut sanitizer = PtySanitizer::new();
+    let mut out = sanitizer.feed(bytes);
+    out.push_str(&sanitizer.finish());
+    out
+}
+
+/// Length of an incomplete but so far valid UTF-8 sequence ending `bytes`.
+fn cut_off_char_len(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=len.min(3) {
+        let byte = bytes[len - back];
+        if byte & 0b1100_0000 == 0b1000_0000 {
+            continue;
+        }
+        let needed = match byte {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => return 0,
+        };
+        let still_valid = std::str::from_utf8(&bytes[len - back..])
+            .err()
+            .is_some_and(|err| err.error_len().is_none());
+        return if needed > back && still_valid { back } else { 0 };
+    }
+    0
+}
+
+/// The line being written: its cells, the cursor, and what of it has already
+/// been handed out as a partial line.
+#[derive(Default)]
+struct LineModel {
+    cells: Vec<char>,
+    cursor: usize,
+    /// The line as it was last handed out by `flush_partial`; empty if never.
+    emitted: Vec<char>,
+    /// Cells changed since the last hand-out.
+    dirty: bool,
+}
+
+impl LineModel {
+    fn put(&mut self, c: char, out: &mut String) {
+        if self.cursor == self.cells.len() {
+            if self.cells.len() >= MAX_LINE_CELLS {
+                self.commit(out);
+            }
+            self.cells.push(c);
+        } else if self.cursor < self.cells.len() {
+            self.cells[self.cursor] = c;
+        } else {
+            self.cells.resize(self.cursor, ' ');
+            self.cells.push(c);
+        }
+        self.cursor += 1;
+        self.dirty = true;
+    }
+
+    /// Appends the line's text that the log lacks, then starts a new line.
+    fn commit(&mut self, out: &mut String) {
+        self.append_unlogged(out);
+        self.cells.clear();
+        self.emitted.clear();
+        self.cursor = 0;
+        self.dirty = false;
+    }
+
+    fn flush_partial(&mut self, out: &mut String) {
+        if !self.dirty {
+            return;
+        }
+        let only_shortened =
+            self.cells.len() < self.emitted.len() && self.emitted.starts_with(&self.cells);
+        // A line that only lost text at its end (erased, not yet rewritten)
+        // has nothing new to log; wait for what replaces it.
+        if !only_shortened {
+            self.append_unlogged(out);
+            self.emitted.clone_from(&self.cells);
+        }
+        self.dirty = false;
+    }
+
+    fn append_unlogged(&self, out: &mut String) {
+        if self.cells.starts_with(&self.emitted) {
+            out.extend(&self.cells[self.emitted.len()..]);
+        } else {
+            out.push('\n');
+            out.extend(&self.cells);
+        }
+    }
+
+    fn erase_in_line(&mut self, mode: u16) {
+        match mode {
+            0 => self.cells.truncate(self.cursor),
+            1 => {
+                let end = (self.cursor + 1).min(self.cells.len());
+                self.cells[..end].fill(' ');
+            }
+            2 => self.cells.clear(),
+            _ => return,
+        }
+        self.dirty = true;
+    }
+}
+
+/// The `vte` performer for one feed: applies actions to the line model and
+/// collects committed text.
+struct Sink<'a> {
+    line: &'a mut LineModel,
+    out: String,
+}
+
+impl Perform for Sink<'_> {
+    fn print(&mut self, c: char) {
+        match c {
+            '\x7f' => {}
+            // vte passes a C1 character to `execute` when it arrives whole but
+            // to `print` when it was split across feeds; treat both alike.
+            '\u{80}'..='\u{9f}' => self.line.put(REPLACEMENT, &mut self.out),
+            _ => self.line.put(c, &mut self.out),
+        }
+    }
+
+    fn execute(&mut self, byte: u8) {
+        match byte {
+            b'\n' => {
+                self.line.commit(&mut self.out);
+                self.out.push('\n');
+            }
+            b'\r' => self.line.cursor = 0,
+            0x08 => self.line.cursor = self.line.cursor.saturating_sub(1),
+            b'\t' => self.line.put('\t', &mut self.out),
+            // A lone byte 0x80..=0x9F is not UTF-8; vte reports it as a C1
+            // control, but it is a decoding error and must show as U+FFFD.
+            0x80..=0x9f => self.line.put(REPLACEMENT, &mut self.out),
+            _ => {}
+        }
+    }
+
+    fn csi_dispatch(&mut self, params: &Params, intermediates: &[u8], ignore: bool, action: char) {
+        if ignore || !intermediates.is_empty() {
+            return;
+        }
+        let first = params
+            .iter()
+            .next()
+            .and_then(|p| p.first().copied())
+            .unwrap_or(0);
+        let count = usize::from(first.max(1));
+        let line = &mut *self.line;
+        match action {
+            'K' => line.erase_in_line(first),
+            'C' => line.cursor = line.cursor.saturating_add(count).min(MAX_LINE_CELLS),
+            'D' => line.cursor = line.cursor.saturating_sub(count),
+            'G' => line.cursor = (count - 1).min(MAX_LINE_CELLS),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(input: &[u8]) -> String {
+        sanitize_all(input)
+    }
+
+    #[test]
+    fn carriage_return_overwrites_like_a_terminal() {
+        assert_eq!(clean(b"0%\r50%\r100%\n"), "100%\n");
+        assert_eq!(clean(b"abcdef\rXY\n"), "XYcdef\n");
+        assert_eq!(clean(b"100%\r50%\n"), "50%%\n");
+    }
+
+    #[test]
+    fn pty_crlf_and_double_cr_end_the_line_once() {
+        assert_eq!(clean(b"ok\r\n"), "ok\n");
+        assert_eq!(clean(b"ok\r\r\nnext\r\r\n"), "ok\nnext\n");
+        assert_eq!(clean(b"\r\n\r\n"), "\n\n");
+    }
+
+    #[test]
+    fn backspace_moves_the_cursor_left() {
+        assert_eq!(clean(b"abc\x08\x08X\n"), "aXc\n");
+        assert_eq!(clean(b"\x08\x08a\n"), "a\n");
+        assert_eq!(clean(b"ab\x08 \x08\n"), "a \n");
+    }
+
+    #[test]
+    fn erase_in_line_and_cursor_moves_are_applied() {
+        assert_eq!(clean(b"50%\r\x1b[K7%\n"), "7%\n");
+        assert_eq!(clean(b"abcdef\x1b[3D\x1b[K!\n"), "abc!\n");
+        assert_eq!(clean(b"abcdef\x1b[3D\x1b[1K\n"), "    ef\n");
+        assert_eq!(clean(b"abcdef\x1b[2KX\n"), "      X\n");
+        assert_eq!(clean(b"ab\x1b[3CX\n"), "ab   X\n");
+        assert_eq!(clean(b"abcdef\x1b[2GX\n"), "aXcdef\n");
+    }
+
+    #[test]
+    fn escape_sequences_are_stripped() {
+        assert_eq!(clean(b"\x1b[1;31mred\x1b[0m\n"), "red\n");
+        assert_eq!(clean(b"\x1b]0;title\x07text\n"), "text\n");
+        assert_eq!(clean(b"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\n"), "link\n");
+        assert_eq!(clean(b"\x1bP1$r0m\x1b\\dcs\n"), "dcs\n");
+        assert_eq!(clean(b"\x1b(Bplain\x1b)0\n"), "plain\n");
+        assert_eq!(clean(b"\x1b[?25lhidden\x1b[?25h\n"), "hidden\n");
+        assert_eq!(clean(b"\x1b=keypad\x1b>\n"), "keypad\n");
+    }
+
+    #[test]
+    fn control_bytes_other_than_tab_and_newline_are_dropped() {
+        // SI is what `tput sgr0` emits after the SGR reset on many terminals.
+        assert_eq!(clean(b"a\x0fb\x0ec\x07d\x00e\x7ff\n"), "abcdef\n");
+        assert_eq!(clean(b"a\tb\n"), "a\tb\n");
+        assert_eq!(clean(b"a\x0bb\x0cc\n"), "abc\n");
+    }
+
+    #[test]
+    fn c1_characters_read_alike_whole_or_split() {
+        assert_eq!(clean(b"\xc2\x80\n"), "\u{FFFD}\n");
+        let mut s = PtySanitizer::new();
+        let mut out = s.feed(b"\xc2");
+        out += &s.feed(b"\x80\n");
+        assert_eq!(out, "\u{FFFD}\n");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        assert_eq!(clean(b"fo\x80\xffo\n"), "fo\u{FFFD}\u{FFFD}o\n");
+        assert_eq!(clean(b"\xf0\x9fA\n"), "\u{FFFD}A\n");
+        assert_eq!(clean(b"\xe4\x1b[31mx\n"), "\u{FFFD}x\n");
+        // Cut off by the end of the stream.
+        assert_eq!(clean(b"ok\xf0\x9f\x99"), "ok\u{FFFD}");
+    }
+
+    #[test]
+    fn multibyte_characters_split_across_feeds_decode() {
+        let mut s = PtySanitizer::new();
+        let mut out = s.feed(b"\xe4\xbd");
+        out += &s.feed(b"\xa0\xf0\x9f");
+        out += &s.feed(b"\x99");
+        out += &s.feed(b"\x82\n");
+        out += &s.finish();
+        assert_eq!(out, "\u{4f60}\u{1F642}\n");
+    }
+
+    #[test]
+    fn character_completed_across_feeds_keeps_what_follows() {
+        // vte 0.15 alone loses the space here.
+        let mut s = PtySanitizer::new();
+        let mut out = s.feed(b"\xe4\xbd");
+        out += &s.feed(b"\xa0 \x80\n");
+        assert_eq!(out, "\u{4f60} \u{FFFD}\n");
+    }
+
+    #[test]
+    fn cut_off_tail_detection() {
+        assert_eq!(cut_off_char_len(b"ab"), 0);
+        assert_eq!(cut_off_char_len(b"a\xe4"), 1);
+        assert_eq!(cut_off_char_len(b"a\xe4\xbd"), 2);
+        assert_eq!(cut_off_char_len(b"a\xe4\xbd\xa0"), 0);
+        assert_eq!(cut_off_char_len(b"\xf0\x9f\x99"), 3);
+        assert_eq!(cut_off_char_len(b"\x80\x80"), 0);
+        assert_eq!(cut_off_char_len(b"\xe0\x80"), 0);
+        assert_eq!(cut_off_char_len(b"\xff"), 0);
+    }
+
+    #[test]
+    fn feed_returns_only_completed_lines() {
+        let mut s = PtySanitizer::new();
+        assert_eq!(s.feed(b"one\ntw"), "one\n");
+        assert!(s.has_pending_partial());
+        assert_eq!(s.feed(b"o\n"), "two\n");
+        assert!(!s.has_pending_partial());
+        assert_eq!(s.finish(), "");
+    }
+
+    #[test]
+    fn finish_returns_the_unfinished_line_without_newline() {
+        let mut s = PtySanitizer::new();
+        assert_eq!(s.feed(b"done\npartial"), "done\n");
+        assert_eq!(s.finish(), "partial");
+    }
+
+    #[test]
+    fn partial_prompt_is_followed_by_only_the_echoed_answer() {
+        let mut s = PtySanitizer::new();
+        assert_eq!(s.feed(b"Name: "), "");
+        assert_eq!(s.flush_partial(), "Name: ");
+        assert!(!s.has_pending_partial());
+        assert_eq!(s.flush_partial(), "");
+        assert_eq!(s.feed(b"bob\r\r\n"), "bob\n");
+        assert_eq!(s.finish(), "");
+    }
+
+    #[test]
+    fn identical_redraw_after_partial_is_not_a_change() {
+        let mut s = PtySanitizer::new();
+        s.feed(b"Name: ");
+        assert_eq!(s.flush_partial(), "Name: ");
+        assert_eq!(s.feed(b"\rName: bob\n"), "bob\n");
+    }
+
+    #[test]
+    fn overwriting_a_logged_partial_continues_on_a_new_line() {
+        let mut s = PtySanitizer::new();
+        s.feed(b"working |");
+        assert_eq!(s.flush_partial(), "working |");
+        s.feed(b"\rworking /");
+        assert_eq!(s.flush_partial(), "\nworking /");
+        assert_eq!(s.feed(b"\rdone     \n"), "\ndone     \n");
+    }
+
+    #[test]
+    fn erasing_a_logged_partial_waits_for_the_replacement() {
+        let mut s = PtySanitizer::new();
+        s.feed(b"50%");
+        assert_eq!(s.flush_partial(), "50%");
+        s.feed(b"\r\x1b[K");
+        assert_eq!(s.flush_partial(), "");
+        assert_eq!(s.feed(b"100%\n"), "\n100%\n");
+    }
+
+    #[test]
+    fn overlong_lines_are_committed_in_bounded_pieces() {
+        let long = vec![b'x'; MAX_LINE_CELLS + 10];
+        let mut s = PtySanitizer::new();
+        let first = s.feed(&long);
+        assert_eq!(first.len(), MAX_LINE_CELLS);
+        assert_eq!(s.finish().len(), 10);
+    }
+}

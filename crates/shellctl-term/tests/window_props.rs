@@ -1,0 +1,55 @@
+//! Property tests of output windows over real files.
+
+use proptest::prelude::*;
+use shellctl_term::{read_window, tail_window};
+
+fn text() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            "[a-z \n]{1,8}",
+            Just("\u{e9}".to_owned()),
+            Just("\u{4f60}\u{597d}".to_owned()),
+            Just("\u{1F642}".to_owned()),
+        ],
+        0..40,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn forward_windows_reassemble_the_log_exactly(content in text(), limit in 1usize..12) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("output.log");
+        std::fs::write(&path, &content).unwrap();
+        let mut offset = 0u64;
+        let mut assembled = String::new();
+        loop {
+            let window = read_window(&path, offset, limit).unwrap();
+            prop_assert!(content.is_char_boundary(window.offset as usize));
+            prop_assert!(window.offset > offset || window.offset == content.len() as u64);
+            prop_assert_eq!(window.truncated, window.offset < content.len() as u64);
+            assembled.push_str(&window.output);
+            offset = window.offset;
+            if !window.truncated {
+                break;
+            }
+        }
+        prop_assert_eq!(assembled, content);
+    }
+
+    #[test]
+    fn tail_is_a_suffix_within_the_limit(content in text(), limit in 1usize..40) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("output.log");
+        std::fs::write(&path, &content).unwrap();
+        let window = tail_window(&path, limit).unwrap();
+        prop_assert!(content.ends_with(&window.output));
+        prop_assert!(window.output.len() <= limit);
+        prop_assert!(window.output.len() + 3 >= limit.min(content.len()));
+        prop_assert_eq!(window.offset, content.len() as u64);
+        prop_assert!(!window.truncated);
+    }
+}
