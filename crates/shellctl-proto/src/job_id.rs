@@ -69,7 +69,9 @@ impl JobId {
             utc.minute()
         );
         for byte in random {
-            id.push(char::from(JOB_ID_ALPHABET[usize::from(byte) % JOB_ID_ALPHABET.len()]));
+            id.push(char::from(
+                JOB_ID_ALPHABET[usize::from(byte) % JOB_ID_ALPHABET.len()],
+            ));
         }
         JobId(id)
     }

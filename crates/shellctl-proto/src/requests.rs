@@ -21,13 +21,22 @@ pub fn validate_env(env: &EnvOverlay) -> Result<(), ValidationError> {
     for (name, value) in env {
         let field = format!("env.{name}");
         if name.is_empty() {
-            return Err(ValidationError::new("env", "variable names must be non-empty"));
+            return Err(ValidationError::new(
+                "env",
+                "variable names must be non-empty",
+            ));
         }
         if name.contains('=') {
-            return Err(ValidationError::new(field, "variable names must not contain '='"));
+            return Err(ValidationError::new(
+                field,
+                "variable names must not contain '='",
+            ));
         }
         if name.contains('\0') {
-            return Err(ValidationError::new("env", "variable names must not contain NUL"));
+            return Err(ValidationError::new(
+                "env",
+                "variable names must not contain NUL",
+            ));
         }
         if value.contains('\0') {
             return Err(ValidationError::new(field, "values must not contain NUL"));
@@ -87,10 +96,20 @@ impl Validate for TerminalSize {
 }
 
 /// The output-window knobs shared by run, wait and input.
-fn validate_window(timeout: f64, output_limit: u32, idle_flush: f64) -> Result<(), ValidationError> {
+fn validate_window(
+    timeout: f64,
+    output_limit: u32,
+    idle_flush: f64,
+) -> Result<(), ValidationError> {
     float_in_range("timeout", timeout, 0.0, false, MAX_TIMEOUT_SECONDS)?;
     int_in_range("output_limit", output_limit, 1, MAX_OUTPUT_LIMIT)?;
-    float_in_range("idle_flush_seconds", idle_flush, 0.0, true, MAX_IDLE_FLUSH_SECONDS)
+    float_in_range(
+        "idle_flush_seconds",
+        idle_flush,
+        0.0,
+        true,
+        MAX_IDLE_FLUSH_SECONDS,
+    )
 }
 
 /// Body of `POST /v1/jobs/run`.
@@ -229,7 +248,13 @@ impl Default for TerminateJobRequest {
 
 impl Validate for TerminateJobRequest {
     fn validate(&self) -> Result<(), ValidationError> {
-        float_in_range("grace_seconds", self.grace_seconds, 0.0, true, MAX_GRACE_SECONDS)
+        float_in_range(
+            "grace_seconds",
+            self.grace_seconds,
+            0.0,
+            true,
+            MAX_GRACE_SECONDS,
+        )
     }
 }
 
@@ -295,7 +320,13 @@ impl Default for DeleteJobQuery {
 
 impl Validate for DeleteJobQuery {
     fn validate(&self) -> Result<(), ValidationError> {
-        float_in_range("grace_seconds", self.grace_seconds, 0.0, true, MAX_GRACE_SECONDS)
+        float_in_range(
+            "grace_seconds",
+            self.grace_seconds,
+            0.0,
+            true,
+            MAX_GRACE_SECONDS,
+        )
     }
 }
 

@@ -48,7 +48,12 @@ mod tests {
     fn parse_round_trips_and_rejects_other_forms() {
         let text = "2026-05-21T15:30:20Z";
         assert_eq!(format_timestamp(parse_timestamp(text).unwrap()), text);
-        for bad in ["2026-05-21T15:30:20", "2026-05-21 15:30:20Z", "2026-05-21T15:30:20.5Z", ""] {
+        for bad in [
+            "2026-05-21T15:30:20",
+            "2026-05-21 15:30:20Z",
+            "2026-05-21T15:30:20.5Z",
+            "",
+        ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }
     }

@@ -38,7 +38,8 @@ pub fn decode_request<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, 
 
 /// Parses a URL query string (without the `?`) and validates it.
 pub fn decode_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, RequestError> {
-    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     let value: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();
         RequestError::Invalid(field_error(&path, &err.into_inner().to_string(), "query"))
@@ -47,16 +48,22 @@ pub fn decode_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, Re
     Ok(value)
 }
 
-/// Turns serde's message into a field-named error. serde reports missing and
-/// unknown fields at the parent's path, with the name only in the message, so
-/// lift the name out of the message in those cases.
+/// Turns serde's message into a field-named error. serde reports a missing
+/// field at its parent's path, with the name only in the message, so lift the
+/// name out of the message in that case.
 fn field_error(path: &str, message: &str, root: &str) -> ValidationError {
     let named = ["missing field `", "unknown field `"]
         .iter()
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split('`').next());
-    let parent = if path == "." || path.is_empty() { None } else { Some(path) };
+    let parent = if path == "." || path.is_empty() {
+        None
+    } else {
+        Some(path)
+    };
     let field = match (parent, named) {
+        // Unknown fields already end the path; missing ones do not.
+        (Some(parent), Some(name)) if parent.rsplit('.').next() == Some(name) => parent.to_owned(),
         (Some(parent), Some(name)) => format!("{parent}.{name}"),
         (None, Some(name)) => name.to_owned(),
         (Some(parent), None) => parent.to_owned(),
@@ -76,9 +83,15 @@ where
     T: PartialOrd + std::fmt::Display + Copy,
 {
     if value < lo {
-        Err(ValidationError::new(field, format!("must be at least {lo}, got {value}")))
+        Err(ValidationError::new(
+            field,
+            format!("must be at least {lo}, got {value}"),
+        ))
     } else if value > hi {
-        Err(ValidationError::new(field, format!("must be at most {hi}, got {value}")))
+        Err(ValidationError::new(
+            field,
+            format!("must be at most {hi}, got {value}"),
+        ))
     } else {
         Ok(())
     }
@@ -92,7 +105,11 @@ pub(crate) fn float_in_range(
     lo_inclusive: bool,
     hi: f64,
 ) -> Result<(), ValidationError> {
-    let above_lo = if lo_inclusive { value >= lo } else { value > lo };
+    let above_lo = if lo_inclusive {
+        value >= lo
+    } else {
+        value > lo
+    };
     if above_lo && value <= hi {
         return Ok(());
     }

@@ -73,9 +73,7 @@ where
         let next = if sanitizer.has_pending_partial() {
             chunks_rx.recv_timeout(options.partial_line_quiet)
         } else {
-            chunks_rx
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected)
+            chunks_rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
         };
         match next {
             Ok(Ok(chunk)) => {

@@ -154,44 +154,96 @@ fn cut_off_char_len(bytes: &[u8]) -> usize {
         let still_valid = std::str::from_utf8(&bytes[len - back..])
             .err()
             .is_some_and(|err| err.error_len().is_none());
-        return if needed > back && still_valid { back } else { 0 };
+        return if needed > back && still_valid {
+            back
+        } else {
+            0
+        };
     }
     0
 }
 
 /// The line being written: its cells, the cursor, and what of it has already
 /// been handed out as a partial line.
+///
+/// Most lines are only ever appended to, so the cells live in a `String`
+/// (`text`) until something writes behind the end; then they move to a grid
+/// of characters (`grid`) for the rest of the line. Both buffers are reused
+/// from line to line.
 #[derive(Default)]
 struct LineModel {
-    cells: Vec<char>,
+    text: String,
+    /// Characters in `text`.
+    text_chars: usize,
+    grid: Vec<char>,
+    in_grid: bool,
     cursor: usize,
     /// The line as it was last handed out by `flush_partial`; empty if never.
-    emitted: Vec<char>,
+    emitted: String,
     /// Cells changed since the last hand-out.
     dirty: bool,
 }
 
 impl LineModel {
+    fn len(&self) -> usize {
+        if self.in_grid {
+            self.grid.len()
+        } else {
+            self.text_chars
+        }
+    }
+
+    #[inline]
     fn put(&mut self, c: char, out: &mut String) {
-        if self.cursor == self.cells.len() {
-            if self.cells.len() >= MAX_LINE_CELLS {
+        if !self.in_grid && self.cursor == self.text_chars {
+            if self.text_chars >= MAX_LINE_CELLS {
                 self.commit(out);
             }
-            self.cells.push(c);
-        } else if self.cursor < self.cells.len() {
-            self.cells[self.cursor] = c;
+            self.text.push(c);
+            self.text_chars += 1;
+            self.cursor += 1;
         } else {
-            self.cells.resize(self.cursor, ' ');
-            self.cells.push(c);
+            if self.cursor >= MAX_LINE_CELLS && self.cursor >= self.len() {
+                self.commit(out);
+            }
+            let cursor = self.cursor;
+            let grid = self.grid_mut();
+            if cursor < grid.len() {
+                grid[cursor] = c;
+            } else {
+                grid.resize(cursor, ' ');
+                grid.push(c);
+            }
+            self.cursor = cursor + 1;
         }
-        self.cursor += 1;
         self.dirty = true;
+    }
+
+    /// The cells as a grid, moving them there if they are still text.
+    fn grid_mut(&mut self) -> &mut Vec<char> {
+        if !self.in_grid {
+            self.grid.clear();
+            self.grid.extend(self.text.chars());
+            self.in_grid = true;
+        }
+        &mut self.grid
+    }
+
+    fn current_text(&self) -> std::borrow::Cow<'_, str> {
+        if self.in_grid {
+            std::borrow::Cow::Owned(self.grid.iter().collect())
+        } else {
+            std::borrow::Cow::Borrowed(&self.text)
+        }
     }
 
     /// Appends the line's text that the log lacks, then starts a new line.
     fn commit(&mut self, out: &mut String) {
         self.append_unlogged(out);
-        self.cells.clear();
+        self.text.clear();
+        self.text_chars = 0;
+        self.grid.clear();
+        self.in_grid = false;
         self.emitted.clear();
         self.cursor = 0;
         self.dirty = false;
@@ -201,34 +253,61 @@ impl LineModel {
         if !self.dirty {
             return;
         }
+        let current = self.current_text();
         let only_shortened =
-            self.cells.len() < self.emitted.len() && self.emitted.starts_with(&self.cells);
+            current.len() < self.emitted.len() && self.emitted.starts_with(current.as_ref());
         // A line that only lost text at its end (erased, not yet rewritten)
         // has nothing new to log; wait for what replaces it.
         if !only_shortened {
+            let current = current.into_owned();
             self.append_unlogged(out);
-            self.emitted.clone_from(&self.cells);
+            self.emitted = current;
         }
         self.dirty = false;
     }
 
     fn append_unlogged(&self, out: &mut String) {
-        if self.cells.starts_with(&self.emitted) {
-            out.extend(&self.cells[self.emitted.len()..]);
-        } else {
-            out.push('\n');
-            out.extend(&self.cells);
+        if self.emitted.is_empty() {
+            if self.in_grid {
+                out.extend(&self.grid);
+            } else {
+                out.push_str(&self.text);
+            }
+            return;
+        }
+        let current = self.current_text();
+        match current.strip_prefix(self.emitted.as_str()) {
+            Some(rest) => out.push_str(rest),
+            None => {
+                out.push('\n');
+                out.push_str(&current);
+            }
         }
     }
 
     fn erase_in_line(&mut self, mode: u16) {
+        let cursor = self.cursor;
         match mode {
-            0 => self.cells.truncate(self.cursor),
-            1 => {
-                let end = (self.cursor + 1).min(self.cells.len());
-                self.cells[..end].fill(' ');
+            0 if cursor >= self.len() => {}
+            0 if !self.in_grid => {
+                // Erasing to the end keeps the line appendable (the common
+                // `\r\x1b[K` redraw), so it stays text.
+                let byte = self.text.char_indices().nth(cursor).map_or(0, |(i, _)| i);
+                self.text.truncate(byte);
+                self.text_chars = cursor;
             }
-            2 => self.cells.clear(),
+            0 => self.grid.truncate(cursor),
+            1 => {
+                let grid = self.grid_mut();
+                let end = (cursor + 1).min(grid.len());
+                grid[..end].fill(' ');
+            }
+            2 => {
+                self.text.clear();
+                self.text_chars = 0;
+                self.grid.clear();
+                self.in_grid = false;
+            }
             _ => return,
         }
         self.dirty = true;
@@ -333,7 +412,10 @@ mod tests {
     fn escape_sequences_are_stripped() {
         assert_eq!(clean(b"\x1b[1;31mred\x1b[0m\n"), "red\n");
         assert_eq!(clean(b"\x1b]0;title\x07text\n"), "text\n");
-        assert_eq!(clean(b"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\n"), "link\n");
+        assert_eq!(
+            clean(b"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\\n"),
+            "link\n"
+        );
         assert_eq!(clean(b"\x1bP1$r0m\x1b\\dcs\n"), "dcs\n");
         assert_eq!(clean(b"\x1b(Bplain\x1b)0\n"), "plain\n");
         assert_eq!(clean(b"\x1b[?25lhidden\x1b[?25h\n"), "hidden\n");

@@ -244,7 +244,10 @@ mod tests {
             forward_window(b"", 4, 3, 10),
             Err(WindowError::OffsetPastEnd { offset: 4, size: 3 })
         ));
-        assert!(matches!(forward_window(b"a", 0, 1, 0), Err(WindowError::ZeroLimit)));
+        assert!(matches!(
+            forward_window(b"a", 0, 1, 0),
+            Err(WindowError::ZeroLimit)
+        ));
     }
 
     #[test]
@@ -252,7 +255,10 @@ mod tests {
         let text = format!("a{SMILE}b");
         let bytes = text.as_bytes();
         assert_eq!(tail_window_of(&bytes[3..], 3), win("b", 6, false));
-        assert_eq!(tail_window_of(&bytes[1..], 1), win(&format!("{SMILE}b"), 6, false));
+        assert_eq!(
+            tail_window_of(&bytes[1..], 1),
+            win(&format!("{SMILE}b"), 6, false)
+        );
         assert_eq!(tail_window_of(b"", 0), win("", 0, false));
     }
 
@@ -283,7 +289,10 @@ mod tests {
         assert_eq!(tail_window(&path, 3).unwrap(), win("", 0, false));
         std::fs::write(&path, format!("a{SMILE}b")).unwrap();
         assert_eq!(tail_window(&path, 3).unwrap(), win("b", 6, false));
-        assert_eq!(tail_window(&path, 100).unwrap().output, format!("a{SMILE}b"));
+        assert_eq!(
+            tail_window(&path, 100).unwrap().output,
+            format!("a{SMILE}b")
+        );
         assert_eq!(read_window(&path, 0, 3).unwrap(), win("a", 1, true));
         assert_eq!(read_window(&path, 1, 1).unwrap(), win(SMILE, 5, true));
         assert!(matches!(

@@ -1,6 +1,8 @@
 //! The reference's golden sanitizer cases, plus property tests of the
 //! streaming contract.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use proptest::prelude::*;
 use serde::Deserialize;
 use shellctl_term::{PtySanitizer, sanitize_all};

@@ -1,5 +1,7 @@
 //! Property tests of output windows over real files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use proptest::prelude::*;
 use shellctl_term::{read_window, tail_window};
 
