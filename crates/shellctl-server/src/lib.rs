@@ -1,0 +1,21 @@
+//! The shellctl job server's building blocks.
+//!
+//! - [`layout`]: where state lives (database, job directories, runtime dir)
+//!   and its private permissions;
+//! - [`store`]: the job lifecycle in SQLite, every transition one
+//!   conditional `UPDATE`;
+//! - [`job_files`]: a job's directory: script, spec, start gate, markers;
+//! - [`runner`]: the native job runner that runs inside the job's PTY;
+//! - [`pipe_side`]: the pipe side of a job: sanitize into `output.log`, then
+//!   commit the exit to SQLite even while the server is down.
+//!
+//! The HTTP API and the tmux driver build on these (not yet written).
+
+pub mod job_files;
+pub mod layout;
+pub mod pipe_side;
+pub mod runner;
+pub mod store;
+
+pub use layout::{LayoutError, StateLayout};
+pub use store::{JobRecord, Store, StoreError};
