@@ -143,7 +143,7 @@ fn gc_query_and_delete() {
     }
     store.mark_lost(&old, T0).unwrap();
     store.mark_lost(&recent, T2).unwrap();
-    assert_eq!(store.ended_before(T1).unwrap(), [old.clone()]);
+    assert_eq!(store.ended_before(T1).unwrap(), std::slice::from_ref(&old));
     assert!(store.delete(&old).unwrap());
     assert!(!store.delete(&old).unwrap());
     assert!(store.get(&old).unwrap().is_none());
