@@ -1,1 +1,277 @@
-//! stub
+//! One job's directory and the files that carry its state between the
+//! server, the runner (inside the PTY) and the pipe side (behind
+//! `pipe-pane`).
+//!
+//! ```text
+//! jobs/<id>/      0700
+//!   script        the script (0700 once made executable for a `#!` line)
+//!   job.json      cwd and env overlay, read by the runner (values as data)
+//!   gate          FIFO: the runner waits here until the server lets it go
+//!   output.log    sanitized output, appended by the pipe side
+//!   pipe-ready    the pipe side runs; holds its pid
+//!   exit          `<code>\n<ended_at>\n`, written atomically by the runner
+//!   pipe-drained  the pipe side reached EOF and flushed `output.log`
+//!   pipe-failed   the pipe side could not write the log
+//! ```
+
+use crate::layout::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
+use nix::sys::stat::Mode;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The script file.
+pub const SCRIPT: &str = "script";
+/// The job spec read by the runner.
+pub const SPEC: &str = "job.json";
+/// The start gate FIFO.
+pub const GATE: &str = "gate";
+/// The sanitized output.
+pub const OUTPUT: &str = "output.log";
+/// Marker: the pipe side is running.
+pub const PIPE_READY: &str = "pipe-ready";
+/// Marker: the script's exit code and end time.
+pub const EXIT: &str = "exit";
+/// Marker: the pipe side drained the pane's output into the log.
+pub const PIPE_DRAINED: &str = "pipe-drained";
+/// Marker: the pipe side failed.
+pub const PIPE_FAILED: &str = "pipe-failed";
+
+/// What the runner needs besides the script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Directory to run the script in.
+    pub cwd: PathBuf,
+    /// Variables laid over the inherited environment.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The runner's record of how the script ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitMarker {
+    /// Exit code; 128+N for death by signal N.
+    pub exit_code: i32,
+    /// End time (wire timestamp).
+    pub ended_at: String,
+}
+
+/// A job's directory.
+#[derive(Debug, Clone)]
+pub struct JobDir {
+    path: PathBuf,
+}
+
+impl JobDir {
+    /// Creates the directory (0700). Fails with `AlreadyExists` if it exists,
+    /// which is how a job-id collision is detected.
+    pub fn create(path: impl Into<PathBuf>) -> io::Result<JobDir> {
+        let path = path.into();
+        DirBuilder::new().mode(PRIVATE_DIR_MODE).create(&path)?;
+        Ok(JobDir { path })
+    }
+
+    /// An existing directory.
+    pub fn open(path: impl Into<PathBuf>) -> JobDir {
+        JobDir { path: path.into() }
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Path of a file in the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Writes script, spec, an empty log and the gate FIFO.
+    pub fn populate(&self, script: &str, spec: &JobSpec) -> io::Result<()> {
+        write_private(&self.file(SCRIPT), script.as_bytes())?;
+        write_private(&self.file(SPEC), &serde_json::to_vec(spec)?)?;
+        write_private(&self.file(OUTPUT), b"")?;
+        nix::unistd::mkfifo(
+            &self.file(GATE),
+            Mode::from_bits_truncate(PRIVATE_FILE_MODE),
+        )
+        .map_err(io::Error::from)
+    }
+
+    /// Reads the spec.
+    pub fn read_spec(&self) -> io::Result<JobSpec> {
+        Ok(serde_json::from_slice(&fs::read(self.file(SPEC))?)?)
+    }
+
+    /// Creates a marker file (idempotent).
+    pub fn touch(&self, marker: &str) -> io::Result<()> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(PRIVATE_FILE_MODE)
+            .open(self.file(marker))
+            .map(drop)
+    }
+
+    /// Whether a marker file exists.
+    pub fn has(&self, marker: &str) -> bool {
+        self.file(marker).exists()
+    }
+
+    /// Marks the pipe side ready, recording its pid (atomically, so the
+    /// marker never exists without it).
+    pub fn mark_pipe_ready(&self, pid: u32) -> io::Result<()> {
+        let temp = self.file(".pipe-ready.tmp");
+        write_private(&temp, format!("{pid}\n").as_bytes())?;
+        fs::rename(temp, self.file(PIPE_READY))
+    }
+
+    /// Whether the pipe side recorded in `pipe-ready` is still running (a
+    /// live process whose command line names `job_id`). `None` when no
+    /// pipe side has reported.
+    pub fn pipe_side_alive(&self, job_id: &str) -> Option<bool> {
+        let pid: u32 = fs::read_to_string(self.file(PIPE_READY))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let alive = fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(job_id))
+            .unwrap_or(false);
+        Some(alive)
+    }
+
+    /// Records the exit atomically (write, then rename), so a reader sees
+    /// all of it or nothing.
+    pub fn write_exit(&self, exit: &ExitMarker) -> io::Result<()> {
+        let temp = self.file(".exit.tmp");
+        write_private(
+            &temp,
+            format!("{}\n{}\n", exit.exit_code, exit.ended_at).as_bytes(),
+        )?;
+        fs::rename(temp, self.file(EXIT))
+    }
+
+    /// The exit record, if the runner wrote one.
+    pub fn read_exit(&self) -> io::Result<Option<ExitMarker>> {
+        let text = match fs::read_to_string(self.file(EXIT)) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let mut lines = text.lines();
+        let exit_code = lines.next().and_then(|l| l.trim().parse().ok());
+        let ended_at = lines.next().map(str::to_owned);
+        match (exit_code, ended_at) {
+            (Some(exit_code), Some(ended_at)) => Ok(Some(ExitMarker {
+                exit_code,
+                ended_at,
+            })),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "malformed exit marker",
+            )),
+        }
+    }
+
+    /// Runner side of the gate: blocks until the server lets the job go.
+    pub fn wait_at_gate(&self) -> io::Result<()> {
+        let mut gate = File::open(self.file(GATE))?;
+        let mut sink = Vec::new();
+        gate.read_to_end(&mut sink).map(drop)
+    }
+
+    /// Server side of the gate: blocks until the runner is at the gate, then
+    /// lets it go.
+    pub fn open_gate(&self) -> io::Result<()> {
+        let mut gate = OpenOptions::new().write(true).open(self.file(GATE))?;
+        gate.write_all(b"go")
+    }
+
+    /// Unblocks an [`open_gate`](Self::open_gate) whose runner never came,
+    /// by standing in as the reader for a moment.
+    pub fn abandon_gate(&self) -> io::Result<()> {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(self.file(GATE))
+            .map(drop)
+    }
+}
+
+/// Writes a new file with mode 0600.
+pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)?;
+    file.write_all(contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_marker_round_trips_and_absent_reads_as_none() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = JobDir::create(root.path().join("j")).unwrap();
+        assert!(
+            JobDir::create(root.path().join("j")).is_err(),
+            "collision detected"
+        );
+        assert_eq!(dir.read_exit().unwrap(), None);
+        let exit = ExitMarker {
+            exit_code: 130,
+            ended_at: "2026-05-21T15:30:20Z".into(),
+        };
+        dir.write_exit(&exit).unwrap();
+        assert_eq!(dir.read_exit().unwrap(), Some(exit));
+    }
+
+    #[test]
+    fn gate_lets_the_runner_go_once_opened() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = JobDir::create(root.path().join("j")).unwrap();
+        dir.populate(
+            "echo",
+            &JobSpec {
+                cwd: "/".into(),
+                env: BTreeMap::new(),
+            },
+        )
+        .unwrap();
+        let runner_side = dir.clone();
+        let runner = std::thread::spawn(move || runner_side.wait_at_gate());
+        dir.open_gate().unwrap();
+        runner.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn an_abandoned_gate_unblocks_the_opener() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = JobDir::create(root.path().join("j")).unwrap();
+        dir.populate(
+            "echo",
+            &JobSpec {
+                cwd: "/".into(),
+                env: BTreeMap::new(),
+            },
+        )
+        .unwrap();
+        let server_side = dir.clone();
+        let opener = std::thread::spawn(move || server_side.open_gate());
+        // Keep standing in until the blocked opener got through.
+        while !opener.is_finished() {
+            dir.abandon_gate().unwrap();
+            std::thread::yield_now();
+        }
+        // Writing to a FIFO whose reader left is a broken pipe; either way
+        // the opener is no longer stuck.
+        let _ = opener.join().unwrap();
+    }
+}

@@ -9,13 +9,22 @@
 //! - [`pipe_side`]: the pipe side of a job: sanitize into `output.log`, then
 //!   commit the exit to SQLite even while the server is down.
 //!
-//! The HTTP API and the tmux driver build on these (not yet written).
+//! - [`tmux`]: the jobs' tmux server;
+//! - [`watcher`]: inotify wake-ups for waiters;
+//! - [`service`]: what every route does, the monitor and GC;
+//! - [`api`]: the v1 HTTP API; [`serve`]: listener and shutdown.
 
+pub mod api;
 pub mod job_files;
 pub mod layout;
+pub mod openapi;
 pub mod pipe_side;
 pub mod runner;
+pub mod serve;
+pub mod service;
 pub mod store;
+pub mod tmux;
+pub mod watcher;
 
 pub use layout::{LayoutError, StateLayout};
 pub use store::{JobRecord, Store, StoreError};

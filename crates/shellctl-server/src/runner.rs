@@ -1,1 +1,86 @@
-//! stub
+//! The job runner: the process tmux starts in a job's pane.
+//!
+//! It waits at the start gate, changes to the job's directory, applies the
+//! env overlay (as data, never through a shell), runs the script, and
+//! records the exit code and end time in the `exit` marker. It prints
+//! nothing of its own, so the job's output is the script's alone.
+//!
+//! Exit codes recorded, beyond the script's own: 111 when `cwd` cannot be
+//! entered, 127 when the program is not found, 126 when it cannot be
+//! executed (or the spec is unreadable), 128+N when signal N killed it.
+//!
+//! Ctrl-C typed into the pane reaches the whole foreground process group,
+//! runner and script alike. The runner catches SIGINT and SIGQUIT (and so
+//! outlives them to record the exit); caught signals are reset to their
+//! default on exec, so the script gets them as it would in a terminal.
+
+use crate::job_files::{ExitMarker, JobDir, SCRIPT};
+use shellctl_proto::timestamp::now_timestamp;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Exit code recorded when the job's `cwd` cannot be entered.
+pub const EXIT_BAD_CWD: i32 = 111;
+/// Exit code recorded when the program to run does not exist.
+pub const EXIT_NOT_FOUND: i32 = 127;
+/// Exit code recorded when the program cannot be executed.
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+
+/// Runs the job in `job_dir` to its end and records how it ended. Returns an
+/// error only when the exit marker itself cannot be written.
+pub fn run_job(job_dir: &JobDir) -> io::Result<()> {
+    // Keep the runner alive through Ctrl-C; the flag itself is unused.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGQUIT] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
+    }
+    job_dir.wait_at_gate()?;
+    let exit_code = run_script(job_dir);
+    job_dir.write_exit(&ExitMarker {
+        exit_code,
+        ended_at: now_timestamp(),
+    })
+}
+
+fn run_script(job_dir: &JobDir) -> i32 {
+    let Ok(spec) = job_dir.read_spec() else {
+        return EXIT_CANNOT_EXECUTE;
+    };
+    if std::env::set_current_dir(&spec.cwd).is_err() {
+        return EXIT_BAD_CWD;
+    }
+    let script = job_dir.file(SCRIPT);
+    let mut command = if has_shebang(&script) {
+        if fs::set_permissions(&script, fs::Permissions::from_mode(0o700)).is_err() {
+            return EXIT_CANNOT_EXECUTE;
+        }
+        Command::new(&script)
+    } else {
+        let mut sh = Command::new("sh");
+        sh.arg(&script);
+        sh
+    };
+    command.envs(&spec.env);
+    match command.status() {
+        Ok(status) => status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        Err(err) => match err.kind() {
+            io::ErrorKind::NotFound => EXIT_NOT_FOUND,
+            _ => EXIT_CANNOT_EXECUTE,
+        },
+    }
+}
+
+fn has_shebang(script: &std::path::Path) -> bool {
+    let mut head = [0u8; 2];
+    fs::File::open(script)
+        .and_then(|mut file| file.read_exact(&mut head))
+        .is_ok()
+        && &head == b"#!"
+}

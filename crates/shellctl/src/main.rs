@@ -5,13 +5,17 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, SanitizePtyArgs};
+use cli::{Cli, Command, JobRunnerArgs, RunnerExitArgs, SanitizePtyArgs, ServeArgs};
+use shellctl_proto::JobId;
+use shellctl_server::StateLayout;
+use shellctl_server::job_files::JobDir;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 
-/// Exit code for a command that is not implemented yet.
-const EXIT_NOT_IMPLEMENTED: u8 = 3;
+/// Exit code for arguments that parse but make no sense (clap uses the
+/// same code for arguments that do not parse).
+const EXIT_USAGE: u8 = 2;
 /// Exit code for any other failure.
 const EXIT_FAILURE: u8 = 1;
 
@@ -19,7 +23,7 @@ const EXIT_FAILURE: u8 = 1;
 #[derive(Debug, thiserror::Error)]
 enum CliFailure {
     #[error("{0}")]
-    NotImplemented(&'static str),
+    Usage(String),
 }
 
 fn main() -> ExitCode {
@@ -36,7 +40,7 @@ fn main() -> ExitCode {
 /// The one place that maps failures to exit codes.
 fn exit_code_for(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<CliFailure>() {
-        Some(CliFailure::NotImplemented(_)) => EXIT_NOT_IMPLEMENTED,
+        Some(CliFailure::Usage(_)) => EXIT_USAGE,
         None => EXIT_FAILURE,
     }
 }
@@ -44,14 +48,94 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::SanitizePty(args) => sanitize_pty(args),
-        Command::Serve => Err(CliFailure::NotImplemented(
-            "`shellctl serve` is not implemented yet: the job server arrives with the server issue",
-        )
-        .into()),
+        Command::JobRunner(args) => job_runner(args),
+        Command::RunnerExit(args) => runner_exit(args),
+        Command::Serve(args) => serve(args),
     }
 }
 
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let defaults = StateLayout::xdg_defaults();
+    let state_dir = args
+        .state_dir
+        .unwrap_or_else(|| defaults.state_dir().to_owned());
+    let runtime_dir = match (
+        args.runtime_dir,
+        std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()),
+    ) {
+        (Some(dir), _) => dir,
+        (None, Some(xdg)) => std::path::PathBuf::from(xdg).join("shellctl"),
+        (None, None) => state_dir.join("run").join("shellctl"),
+    };
+    let seconds = |name: &str, value: f64| {
+        if value.is_finite() && value > 0.0 {
+            Ok(std::time::Duration::from_secs_f64(value))
+        } else {
+            Err(CliFailure::Usage(format!(
+                "{name} must be a positive number of seconds"
+            )))
+        }
+    };
+    let config = shellctl_server::serve::ServeConfig {
+        listen: args.listen,
+        auth_token: args.auth_token,
+        insecure_no_auth: args.insecure_no_auth,
+        layout: StateLayout::new(state_dir, runtime_dir),
+        shellctl_bin: std::env::current_exe().context("locating the shellctl binary")?,
+        default_cwd: std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/".into()),
+        gc_interval: seconds("--gc-interval-seconds", args.gc_interval_seconds)?,
+        gc_retention: seconds(
+            "--gc-finished-job-retention-seconds",
+            args.gc_finished_job_retention_seconds,
+        )?,
+        max_body_bytes: args.max_body_bytes,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(shellctl_server::serve::serve(config))?;
+    Ok(())
+}
+
+fn job_runner(args: JobRunnerArgs) -> anyhow::Result<()> {
+    shellctl_server::runner::run_job(&JobDir::open(args.job_dir))
+        .context("recording the job's exit")
+}
+
+fn runner_exit(args: RunnerExitArgs) -> anyhow::Result<()> {
+    let job_id = JobId::parse(&args.job_id)?;
+    shellctl_proto::timestamp::parse_timestamp(&args.ended_at)?;
+    let database = StateLayout::new(&args.state_dir, &args.state_dir).database();
+    shellctl_server::Store::open_existing(&database)?.commit_exit(
+        &job_id,
+        args.exit_code,
+        &args.ended_at,
+    )?;
+    Ok(())
+}
+
 fn sanitize_pty(args: SanitizePtyArgs) -> anyhow::Result<()> {
+    if let (Some(job_dir), Some(job_id), Some(state_dir)) =
+        (&args.job_dir, &args.job_id, &args.state_dir)
+    {
+        let job_id = JobId::parse(job_id)?;
+        let database = StateLayout::new(state_dir, state_dir).database();
+        shellctl_server::pipe_side::run_pipe_side(
+            std::io::stdin(),
+            &JobDir::open(job_dir),
+            &database,
+            &job_id,
+        )?;
+        return Ok(());
+    }
     if let Some(ready_file) = &args.ready_file {
         OpenOptions::new()
             .create(true)

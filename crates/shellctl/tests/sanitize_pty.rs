@@ -96,13 +96,3 @@ fn exits_zero_at_end_of_input_and_flushes_everything() {
         + "tail\u{FFFD}";
     assert_eq!(text, expected);
 }
-
-#[test]
-fn serve_reports_that_it_is_not_implemented_yet() {
-    let output = Command::new(env!("CARGO_BIN_EXE_shellctl"))
-        .arg("serve")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not implemented yet"));
-}

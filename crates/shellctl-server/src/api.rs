@@ -1,0 +1,337 @@
+//! The v1 HTTP API on axum.
+//!
+//! Bodies and queries are decoded by `shellctl-proto` (so a bad field gets a
+//! 422 that names it), path ids are parsed strictly (anything else is a 404
+//! before any file is touched), and every failure goes through [`ApiError`],
+//! the one place that picks an HTTP status and error code.
+
+use crate::service::{Service, ServiceError};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use shellctl_proto::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The job service.
+    pub service: Arc<Service>,
+    /// The bearer token; `None` means no auth.
+    pub auth_token: Option<Arc<str>>,
+}
+
+/// Settings of the router.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiLimits {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The v1 router.
+pub fn router(state: AppState, limits: ApiLimits) -> Router {
+    let authed = Router::new()
+        .route("/v1/jobs/run", post(run_job))
+        .route("/v1/jobs", get(list_jobs))
+        .route("/v1/jobs/{id}", get(job_status).delete(delete_job))
+        .route("/v1/jobs/{id}/wait", post(wait_job))
+        .route("/v1/jobs/{id}/input", post(input_job))
+        .route("/v1/jobs/{id}/log/tail", get(tail_job))
+        .route("/v1/jobs/{id}/terminate", post(terminate_job))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+        .merge(authed)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+// ----- errors --------------------------------------------------------------
+
+/// Every way a request can fail, with its HTTP status and error code.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Missing or wrong token.
+    Unauthorized,
+    /// Bad body or query.
+    Request(RequestError),
+    /// Body over the limit.
+    PayloadTooLarge,
+    /// Body could not be read.
+    BadBody(String),
+    /// No such route.
+    NotFound,
+    /// Route exists, method does not.
+    MethodNotAllowed,
+    /// The service said no.
+    Service(ServiceError),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        ApiError::Service(err)
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
+        ApiError::Request(err)
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadBody(rejection.body_text())
+        }
+    }
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, ErrorCode, String) {
+        use ServiceError as S;
+        match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "missing or invalid bearer token".into(),
+            ),
+            ApiError::Request(err) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationError,
+                err.to_string(),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                "request body is too large".into(),
+            ),
+            ApiError::BadBody(msg) => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ValidationError,
+                msg.clone(),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "no such route".into(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route".into(),
+            ),
+            ApiError::Service(err) => {
+                let (status, code) = match err {
+                    S::JobNotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::JobNotFound),
+                    S::InvalidOffset { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidOffset),
+                    S::InvalidCwd(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidCwd),
+                    S::JobNotRunning(_) => (StatusCode::CONFLICT, ErrorCode::JobNotRunning),
+                    S::JobRunning(_) => (StatusCode::CONFLICT, ErrorCode::JobRunning),
+                    S::Store(_) | S::Io(_) | S::Tmux(_) | S::Internal(_) => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError)
+                    }
+                };
+                (status, code, err.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(%code, "{message}");
+        }
+        (status, Json(ApiErrorBody::new(code, message))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// A path id that is not of the job-id form names no job.
+fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    JobId::parse(raw).map_err(|_| ApiError::Service(ServiceError::JobNotFound(raw.to_owned())))
+}
+
+fn body<T: serde::de::DeserializeOwned + Validate>(
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    Ok(decode_request(&bytes?)?)
+}
+
+fn query<T: serde::de::DeserializeOwned + Validate>(raw: Option<String>) -> Result<T, ApiError> {
+    Ok(decode_query(raw.as_deref().unwrap_or(""))?)
+}
+
+// ----- middleware ----------------------------------------------------------
+
+async fn require_auth(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = &state.auth_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+            return ApiError::Unauthorized.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a
+/// guess was right (only whether its length was).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+// ----- handlers ------------------------------------------------------------
+
+async fn healthz() -> Json<HealthResponse> {
+    Json(HealthResponse::default())
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn run_job(
+    State(state): State<AppState>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<JobResult> {
+    let request: RunJobRequest = body(bytes)?;
+    Ok(Json(state.service.run(request).await?))
+}
+
+async fn wait_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<JobResult> {
+    let id = job_id(&id)?;
+    let request: WaitJobRequest = body(bytes)?;
+    Ok(Json(state.service.wait(&id, request).await?))
+}
+
+async fn input_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<JobResult> {
+    let id = job_id(&id)?;
+    let request: InputJobRequest = body(bytes)?;
+    Ok(Json(state.service.input(&id, request).await?))
+}
+
+async fn tail_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<JobResult> {
+    let id = job_id(&id)?;
+    let tail: TailQuery = query(raw)?;
+    Ok(Json(state.service.tail(&id, tail.output_limit).await?))
+}
+
+async fn job_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<JobStatusView> {
+    let id = job_id(&id)?;
+    Ok(Json(state.service.status(&id).await?))
+}
+
+async fn list_jobs(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<ListJobsResponse> {
+    let list: ListJobsQuery = query(raw)?;
+    Ok(Json(state.service.list(list).await?))
+}
+
+async fn terminate_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<JobStatusView> {
+    let id = job_id(&id)?;
+    // The reference's SDK always sends a body; an empty one means defaults.
+    let request: TerminateJobRequest = match bytes {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => TerminateJobRequest::default(),
+        other => body(other)?,
+    };
+    let grace = Duration::from_secs_f64(request.grace_seconds);
+    Ok(Json(state.service.terminate(&id, grace).await?))
+}
+
+async fn delete_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<DeleteJobResponse> {
+    let id = job_id(&id)?;
+    let delete: DeleteJobQuery = query(raw)?;
+    Ok(Json(state.service.delete(&id, delete).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_exactly() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}

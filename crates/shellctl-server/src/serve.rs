@@ -1,0 +1,130 @@
+//! Running the server: listener, background tasks, graceful shutdown.
+
+use crate::api::{self, ApiLimits, AppState};
+use crate::layout::StateLayout;
+use crate::service::{Service, ServiceConfig, ServiceError};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Everything `shellctl serve` is configured with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Bearer token; `None` (or empty) means no auth.
+    pub auth_token: Option<String>,
+    /// Allow a non-loopback address without a token.
+    pub insecure_no_auth: bool,
+    /// Where state lives.
+    pub layout: StateLayout,
+    /// The `shellctl` binary jobs run.
+    pub shellctl_bin: PathBuf,
+    /// Working directory of jobs that name none.
+    pub default_cwd: PathBuf,
+    /// Seconds between GC passes.
+    pub gc_interval: Duration,
+    /// Age after which ended jobs are collected.
+    pub gc_retention: Duration,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Refused to expose job execution without a token.
+    #[error(
+        "refusing to listen on non-loopback address {0} without an auth token; set --auth-token (or SHELLCTL_AUTH_TOKEN), or pass --insecure-no-auth"
+    )]
+    PublicWithoutToken(SocketAddr),
+    /// Binding the listener failed.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The service could not start.
+    #[error("starting the job service: {0}")]
+    Service(#[from] ServiceError),
+    /// Serving failed.
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves until SIGINT or SIGTERM. Jobs keep running for the next start.
+pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    let auth_token = config.auth_token.clone().filter(|t| !t.is_empty());
+    if auth_token.is_none() && !config.listen.ip().is_loopback() && !config.insecure_no_auth {
+        return Err(ServeError::PublicWithoutToken(config.listen));
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let service = Service::start(
+        ServiceConfig {
+            layout: config.layout.clone(),
+            shellctl_bin: config.shellctl_bin.clone(),
+            default_cwd: config.default_cwd.clone(),
+        },
+        shutdown_rx.clone(),
+    )
+    .await?;
+    let background = tokio::spawn(
+        std::sync::Arc::clone(&service).run_background(config.gc_interval, config.gc_retention),
+    );
+    let state = AppState {
+        service,
+        auth_token: auth_token.map(Into::into),
+    };
+    let app = api::router(
+        state,
+        ApiLimits {
+            max_body_bytes: config.max_body_bytes,
+        },
+    );
+    let bound = listener.local_addr()?;
+    // The one line on stdout: scripts and tests learn the address from it
+    // (useful with port 0).
+    println!("shellctl listening on http://{bound}");
+    tracing::info!(
+        listen = %bound,
+        state_dir = %config.layout.state_dir().display(),
+        runtime_dir = %config.layout.runtime_dir().display(),
+        "shellctl serving"
+    );
+    let mut stop = shutdown_rx.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down; jobs keep running");
+            let _ = shutdown_tx.send(true);
+            let _ = stop.changed().await;
+        })
+        .await;
+    let _ = background.await;
+    served.map_err(ServeError::from)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the server can only be killed; keep serving.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,78 @@
+//! Wakes waiters when a job's directory changes.
+//!
+//! One inotify watch (through the `notify` crate) per live job directory,
+//! added before the job starts, so no change is missed: output appended to
+//! `output.log`, markers created. Each change bumps the job's counter in a
+//! `tokio::sync::watch` channel that its waiters hold. Waiters also keep a
+//! slow fallback tick, so a lost event delays them, never strands them.
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::watch;
+
+type Channels = Arc<Mutex<HashMap<PathBuf, watch::Sender<u64>>>>;
+
+/// Watches job directories and hands out change subscriptions.
+pub struct JobWatcher {
+    watcher: Mutex<RecommendedWatcher>,
+    channels: Channels,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Both maps stay consistent across a panic (single inserts and removes).
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl JobWatcher {
+    /// Starts the inotify thread.
+    pub fn new() -> notify::Result<JobWatcher> {
+        let channels: Channels = Arc::default();
+        let for_events = Arc::clone(&channels);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            let channels = lock(&for_events);
+            for path in &event.paths {
+                if let Some(sender) = path.parent().and_then(|dir| channels.get(dir)) {
+                    sender.send_modify(|generation| *generation = generation.wrapping_add(1));
+                }
+            }
+        })?;
+        Ok(JobWatcher {
+            watcher: Mutex::new(watcher),
+            channels,
+        })
+    }
+
+    /// Starts watching a job directory (idempotent).
+    pub fn watch(&self, job_dir: &Path) -> notify::Result<()> {
+        let mut channels = lock(&self.channels);
+        if channels.contains_key(job_dir) {
+            return Ok(());
+        }
+        lock(&self.watcher).watch(job_dir, RecursiveMode::NonRecursive)?;
+        channels.insert(job_dir.to_owned(), watch::channel(0).0);
+        Ok(())
+    }
+
+    /// Stops watching a job directory (when it ended or was deleted).
+    pub fn unwatch(&self, job_dir: &Path) {
+        if lock(&self.channels).remove(job_dir).is_some() {
+            let _ = lock(&self.watcher).unwatch(job_dir);
+        }
+    }
+
+    /// A receiver that changes whenever something in `job_dir` does; `None`
+    /// if the directory is not watched (the job has ended).
+    pub fn subscribe(&self, job_dir: &Path) -> Option<watch::Receiver<u64>> {
+        lock(&self.channels)
+            .get(job_dir)
+            .map(watch::Sender::subscribe)
+    }
+
+    /// Directories watched now.
+    pub fn watched(&self) -> Vec<PathBuf> {
+        lock(&self.channels).keys().cloned().collect()
+    }
+}

@@ -1,0 +1,217 @@
+//! A real `shellctl serve` process for integration tests, on its own state
+//! dir, runtime dir and tmux socket.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_shellctl");
+/// Generous bound on waits that only a broken server would reach.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+pub struct TestServer {
+    pub child: Child,
+    pub base: String,
+    pub root: PathBuf,
+    pub token: Option<String>,
+    pub client: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct Options {
+    pub token: Option<String>,
+    pub extra: Vec<String>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with(Options {
+            token: None,
+            extra: Vec::new(),
+        })
+    }
+
+    pub fn start_with(options: Options) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        std::fs::create_dir_all(root.join("home")).unwrap();
+        let mut server = Self::spawn_in(&root, options);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on an existing root (to restart after a crash).
+    pub fn spawn_in(root: &Path, options: Options) -> TestServer {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(root.join("state"))
+            .arg("--runtime-dir")
+            .arg(root.join("run"))
+            .args(&options.extra)
+            .env("HOME", root.join("home"))
+            .env_remove("SHELLCTL_AUTH_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(token) = &options.token {
+            command.env("SHELLCTL_AUTH_TOKEN", token);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("shellctl listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        TestServer {
+            child,
+            base,
+            root: root.to_owned(),
+            token: options.token,
+            client: reqwest::Client::new(),
+            _dir: None,
+        }
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
+    pub fn tmux_socket(&self) -> PathBuf {
+        self.root.join("run").join("tmux.sock")
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(self.tmux_socket())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .timeout(HANG_GUARD);
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = builder.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(self.request(reqwest::Method::POST, path).json(&body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    /// Runs a script; asserts 200.
+    pub async fn run(&self, body: Value) -> Value {
+        let (status, result) = self.post("/v1/jobs/run", body).await;
+        assert_eq!(status, 200, "{result}");
+        result
+    }
+
+    /// Waits (repeatedly) from `offset` until the job is done; returns all
+    /// output read and the last result.
+    pub async fn wait_done(&self, job_id: &str, mut offset: u64) -> (String, Value) {
+        let mut output = String::new();
+        loop {
+            let (status, result) = self
+                .post(
+                    &format!("/v1/jobs/{job_id}/wait"),
+                    json!({"offset": offset, "timeout": 30}),
+                )
+                .await;
+            assert_eq!(status, 200, "{result}");
+            output.push_str(result["output"].as_str().unwrap());
+            offset = result["offset"].as_u64().unwrap();
+            if result["done"].as_bool().unwrap() && !result["truncated"].as_bool().unwrap() {
+                return (output, result);
+            }
+        }
+    }
+
+    /// Polls the job's status until `pred` holds (the monitor acts on its
+    /// own schedule; there is no event a client could wait on).
+    pub async fn status_until(&self, job_id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + HANG_GUARD;
+        loop {
+            let (status, view) = self.get(&format!("/v1/jobs/{job_id}")).await;
+            assert_eq!(status, 200, "{view}");
+            if pred(&view) {
+                return view;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "status never matched: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The temp dir that holds this server's state (taken out, it outlives
+    /// the server).
+    pub fn dir_mut(&mut self) -> &mut Option<tempfile::TempDir> {
+        &mut self._dir
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn sigterm(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self._dir.is_some() {
+            let _ = self.tmux(&["kill-server"]);
+        }
+    }
+}
+
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+pub fn sorted(fields: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = fields.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
