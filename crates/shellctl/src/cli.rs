@@ -50,7 +50,7 @@ pub struct ServeArgs {
     /// State directory [default: $XDG_STATE_HOME/shellctl or ~/.local/state/shellctl].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Runtime directory for the tmux socket [default: $XDG_RUNTIME_DIR/shellctl or <state>/run/shellctl].
+    /// Runtime directory for the tmux socket [default: $XDG_RUNTIME_DIR/shellctl or STATE/run/shellctl].
     #[arg(long, value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
     /// Seconds between garbage-collection passes.
