@@ -64,6 +64,7 @@ impl fmt::Display for ErrorCode {
 /// The inner object of the error envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Machine-readable code, see [`ErrorCode`].
     pub code: String,
@@ -74,6 +75,7 @@ pub struct ErrorDetail {
 /// The error envelope: `{"error":{"code":"…","message":"…"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
     /// The error itself.
     pub error: ErrorDetail,

@@ -19,6 +19,7 @@ const JOB_ID_LEN: usize = STAMP_LEN + 1 + JOB_ID_SUFFIX_LEN;
 /// three characters of [`JOB_ID_ALPHABET`], so it is safe to use as a path
 /// component or a tmux session name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobId(String);
 
 /// A string that is not of the `MMDDHHMM-xyz` form.

@@ -70,6 +70,7 @@ fn default_list_limit() -> u32 {
 /// Initial PTY geometry of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminalSize {
     /// Columns, 1..=4096, default 120.
     #[serde(default = "default_cols")]
@@ -115,6 +116,7 @@ fn validate_window(
 /// Body of `POST /v1/jobs/run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunJobRequest {
     /// The script text. A `#!` first line makes it run as that interpreter;
     /// otherwise it runs under `sh`.
@@ -172,6 +174,7 @@ impl Validate for RunJobRequest {
 /// Body of `POST /v1/jobs/{id}/wait`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitJobRequest {
     /// Byte offset into `output.log` to read from (required).
     pub offset: u64,
@@ -207,6 +210,7 @@ impl Validate for WaitJobRequest {
 /// Body of `POST /v1/jobs/{id}/input`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InputJobRequest {
     /// Text typed into the job's terminal, byte for byte (no newline added).
     pub text: String,
@@ -232,6 +236,7 @@ impl Validate for InputJobRequest {
 /// Body of `POST /v1/jobs/{id}/terminate`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminateJobRequest {
     /// Seconds between Ctrl-C and killing the session, 0..=300, default 5.
     #[serde(default = "default_grace")]

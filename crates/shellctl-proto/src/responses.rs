@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// Answer of run, wait, input and tail: a window of a job's output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobResult {
     /// The job.
     pub job_id: JobId,
@@ -31,6 +32,7 @@ pub struct JobResult {
 
 /// Answer of status and terminate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobStatusView {
     /// The job.
     pub job_id: JobId,
@@ -52,6 +54,7 @@ pub struct JobStatusView {
 
 /// One row of a job listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobInfo {
     /// The job.
     pub job_id: JobId,
@@ -67,6 +70,7 @@ pub struct JobInfo {
 
 /// Answer of `GET /v1/jobs`: newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListJobsResponse {
     /// The jobs.
     pub jobs: Vec<JobInfo>,
@@ -74,6 +78,7 @@ pub struct ListJobsResponse {
 
 /// Answer of a successful delete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeleteJobResponse {
     /// The deleted job.
     pub job_id: JobId,
@@ -83,6 +88,7 @@ pub struct DeleteJobResponse {
 
 /// Answer of `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthResponse {
     /// Always `"ok"`.
     pub status: String,

@@ -10,6 +10,7 @@ use std::str::FromStr;
 /// The last four are terminal: once written they never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobStatus {
     /// The row exists; nothing has been started yet.
     Created,

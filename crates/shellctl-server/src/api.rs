@@ -224,7 +224,9 @@ async fn log_request(request: Request, next: Next) -> Response {
 
 // ----- handlers ------------------------------------------------------------
 
-async fn healthz() -> Json<HealthResponse> {
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "The server is up", body = HealthResponse)))]
+pub(crate) async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse::default())
 }
 
@@ -244,7 +246,13 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-async fn run_job(
+#[utoipa::path(post, path = "/v1/jobs/run", tag = "jobs", request_body = RunJobRequest,
+    responses(
+        (status = 200, description = "Job started; first output window", body = JobResult),
+        (status = 400, description = "`invalid_cwd`", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 413, body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn run_job(
     State(state): State<AppState>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> ApiResult<JobResult> {
@@ -252,7 +260,14 @@ async fn run_job(
     Ok(Json(state.service.run(request).await?))
 }
 
-async fn wait_job(
+#[utoipa::path(post, path = "/v1/jobs/{id}/wait", tag = "jobs", request_body = WaitJobRequest,
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`")),
+    responses(
+        (status = 200, description = "Output window from `offset`", body = JobResult),
+        (status = 400, description = "`invalid_offset`", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn wait_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
@@ -262,7 +277,15 @@ async fn wait_job(
     Ok(Json(state.service.wait(&id, request).await?))
 }
 
-async fn input_job(
+#[utoipa::path(post, path = "/v1/jobs/{id}/input", tag = "jobs", request_body = InputJobRequest,
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`")),
+    responses(
+        (status = 200, description = "Text typed; output window from `offset`", body = JobResult),
+        (status = 400, description = "`invalid_offset`", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, description = "`job_not_running`", body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn input_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
@@ -272,7 +295,14 @@ async fn input_job(
     Ok(Json(state.service.input(&id, request).await?))
 }
 
-async fn tail_job(
+#[utoipa::path(get, path = "/v1/jobs/{id}/log/tail", tag = "jobs",
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`"),
+           ("output_limit" = Option<u32>, Query, description = "Bytes of the log's end, 1..=1048576, default 8192")),
+    responses(
+        (status = 200, description = "The end of the output", body = JobResult),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn tail_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
@@ -282,7 +312,13 @@ async fn tail_job(
     Ok(Json(state.service.tail(&id, tail.output_limit).await?))
 }
 
-async fn job_status(
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`")),
+    responses(
+        (status = 200, description = "The job's status", body = JobStatusView),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn job_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<JobStatusView> {
@@ -290,7 +326,14 @@ async fn job_status(
     Ok(Json(state.service.status(&id).await?))
 }
 
-async fn list_jobs(
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
+    params(("status" = Option<JobStatus>, Query, description = "Only jobs with this status"),
+           ("limit" = Option<u32>, Query, description = "At most this many, 1..=1000, default 100")),
+    responses(
+        (status = 200, description = "Jobs, newest first", body = ListJobsResponse),
+        (status = 401, body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<ListJobsResponse> {
@@ -298,7 +341,13 @@ async fn list_jobs(
     Ok(Json(state.service.list(list).await?))
 }
 
-async fn terminate_job(
+#[utoipa::path(post, path = "/v1/jobs/{id}/terminate", tag = "jobs", request_body = TerminateJobRequest,
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`")),
+    responses(
+        (status = 200, description = "Ctrl-C, then the session killed after the grace if still running", body = JobStatusView),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn terminate_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
@@ -313,7 +362,16 @@ async fn terminate_job(
     Ok(Json(state.service.terminate(&id, grace).await?))
 }
 
-async fn delete_job(
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`"),
+           ("force" = Option<bool>, Query, description = "Terminate a running job first"),
+           ("grace_seconds" = Option<f64>, Query, description = "Grace of that terminate, 0..=300, default 5")),
+    responses(
+        (status = 200, description = "Row and directory removed", body = DeleteJobResponse),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, description = "`job_running`", body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,

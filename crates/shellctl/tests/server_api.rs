@@ -607,3 +607,73 @@ async fn a_killed_sanitizer_fails_the_job() {
     let view = server.status_until(&id, |v| v["done"] == true).await;
     assert_eq!(view["status"], "failed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_removes_ended_jobs_after_the_retention() {
+    let server = TestServer::start_with(Options {
+        token: None,
+        extra: [
+            "--gc-interval-seconds",
+            "0.2",
+            "--gc-finished-job-retention-seconds",
+            "0.5",
+        ]
+        .map(String::from)
+        .to_vec(),
+    });
+    let done = id_of(&server.run(json!({"script": "true"})).await);
+    let running = id_of(
+        &server
+            .run(json!({"script": "sleep 1000", "timeout": 0.2}))
+            .await,
+    );
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while server.get(&format!("/v1/jobs/{done}")).await.0 != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ended job was never collected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!server.state().join("jobs").join(&done).exists());
+    assert_eq!(
+        server.get(&format!("/v1/jobs/{running}")).await.0,
+        200,
+        "running jobs are kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_in_flight_waits_early() {
+    let mut server = TestServer::start();
+    let result = server
+        .run(json!({"script": "sleep 1000", "timeout": 0.2}))
+        .await;
+    let id = id_of(&result);
+    // Write the whole wait request on its own connection first...
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let body = json!({"offset": 0, "timeout": 300}).to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let request = format!(
+        "POST /v1/jobs/{id}/wait HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    // ...then a request on a later connection: once it is answered, the
+    // server has taken up the earlier one, whose bytes were already there.
+    assert_eq!(server.get(&format!("/v1/jobs/{id}")).await.0, 200);
+    let waiter = tokio::task::spawn_blocking(move || {
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut response).map(|_| response)
+    });
+    server.sigterm();
+    let response = tokio::time::timeout(HANG_GUARD, waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"status\":\"running\""), "{response}");
+    assert!(server.child.wait().unwrap().success());
+    let _ = server.tmux(&["kill-server"]);
+}

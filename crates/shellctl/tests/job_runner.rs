@@ -1,0 +1,57 @@
+//! The hidden `shellctl job-runner` command, driven directly through its
+//! job directory and start gate.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use shellctl_server::job_files::{JobDir, JobSpec};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// Runs `script` in a fresh job dir with `cwd` and returns the recorded
+/// exit code and the runner's stdout (which must stay empty of its own).
+fn run(script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = JobDir::create(root.path().join("job")).unwrap();
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    dir.populate(
+        script,
+        &JobSpec {
+            cwd: cwd.into(),
+            env,
+        },
+    )
+    .unwrap();
+    let runner = Command::new(env!("CARGO_BIN_EXE_shellctl"))
+        .arg("job-runner")
+        .arg("--job-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    dir.open_gate().unwrap();
+    let output = runner.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let exit = dir.read_exit().unwrap().expect("exit marker");
+    (exit.exit_code, String::from_utf8(output.stdout).unwrap())
+}
+
+#[test]
+fn exit_codes_of_the_script_and_of_failures_to_start_it() {
+    assert_eq!(run("exit 9", "/", &[]), (9, String::new()));
+    assert_eq!(run("echo out", "/tmp", &[]), (0, "out\n".into()));
+    assert_eq!(run("true", "/no/such/dir", &[]).0, 111);
+    assert_eq!(run("#!/no/such/interpreter\n", "/", &[]).0, 127);
+    assert_eq!(run("kill -KILL $$", "/", &[]).0, 137);
+}
+
+#[test]
+fn env_overlay_is_applied_as_data() {
+    let (code, out) = run(
+        "printf '%s|%s\\n' \"$A\" \"$B\"",
+        "/",
+        &[("A", "$(echo no)"), ("B", "x y")],
+    );
+    assert_eq!((code, out.as_str()), (0, "$(echo no)|x y\n"));
+}
