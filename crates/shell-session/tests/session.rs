@@ -121,19 +121,24 @@ async fn signal_death_reads_as_minus_the_signal() {
     assert_eq!(run_to_exit(&mut session).await.exit_code, Some(-9));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interrupt_from_another_task_terminates_the_whole_group() {
-    let mut session = ShellSession::new(
-        "sleep 3101 & sleep 3102 & echo ready; wait",
-        quiet_options(),
-    );
+/// A session whose command left two background sleeps running, both seen
+/// alive.
+async fn group_of_two_sleeps(a: &str, b: &str) -> ShellSession {
+    let command = format!("sleep {a} & sleep {b} & echo ready; wait");
+    let mut session = ShellSession::new(command, quiet_options());
     let step = session
         .next(None, Some(Duration::from_secs(60)))
         .await
         .unwrap();
     assert_eq!(step.stdout, b"ready\n");
-    wait_until_running("sleep 3101", 1).await;
-    wait_until_running("sleep 3102", 1).await;
+    wait_until_running(&format!("sleep {a}"), 1).await;
+    wait_until_running(&format!("sleep {b}"), 1).await;
+    session
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupt_from_another_task_terminates_the_whole_group() {
+    let mut session = group_of_two_sleeps("3101", "3102").await;
     tokio::spawn(async move {
         session.interrupt().await;
         assert!(session.is_closed());
@@ -181,17 +186,7 @@ async fn an_interrupt_before_the_step_closes_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_live_session_kills_its_group() {
-    let mut session = ShellSession::new(
-        "sleep 3103 & sleep 3104 & echo ready; wait",
-        quiet_options(),
-    );
-    let step = session
-        .next(None, Some(Duration::from_secs(60)))
-        .await
-        .unwrap();
-    assert_eq!(step.stdout, b"ready\n");
-    wait_until_running("sleep 3103", 1).await;
-    wait_until_running("sleep 3104", 1).await;
+    let mut session = group_of_two_sleeps("3103", "3104").await;
     drop(session);
     wait_until_gone("sleep 3103").await;
     wait_until_gone("sleep 3104").await;

@@ -233,18 +233,20 @@ mod tests {
         assert_eq!(dir.read_exit().unwrap(), Some(exit));
     }
 
-    #[test]
-    fn gate_lets_the_runner_go_once_opened() {
+    fn populated_job_dir() -> (tempfile::TempDir, JobDir) {
         let root = tempfile::tempdir().unwrap();
         let dir = JobDir::create(root.path().join("j")).unwrap();
-        dir.populate(
-            "echo",
-            &JobSpec {
-                cwd: "/".into(),
-                env: BTreeMap::new(),
-            },
-        )
-        .unwrap();
+        let spec = JobSpec {
+            cwd: "/".into(),
+            env: BTreeMap::new(),
+        };
+        dir.populate("echo", &spec).unwrap();
+        (root, dir)
+    }
+
+    #[test]
+    fn gate_lets_the_runner_go_once_opened() {
+        let (_root, dir) = populated_job_dir();
         let runner_side = dir.clone();
         let runner = std::thread::spawn(move || runner_side.wait_at_gate());
         dir.open_gate().unwrap();
@@ -253,16 +255,7 @@ mod tests {
 
     #[test]
     fn an_abandoned_gate_unblocks_the_opener() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = JobDir::create(root.path().join("j")).unwrap();
-        dir.populate(
-            "echo",
-            &JobSpec {
-                cwd: "/".into(),
-                env: BTreeMap::new(),
-            },
-        )
-        .unwrap();
+        let (_root, dir) = populated_job_dir();
         let server_side = dir.clone();
         let opener = std::thread::spawn(move || server_side.open_gate());
         // Keep standing in until the blocked opener got through.

@@ -308,13 +308,34 @@ impl Service {
         marker: &str,
         deadline: Instant,
     ) -> Result<(), ()> {
+        match self
+            .wait_until(job_dir, deadline, || async move { Ok(job_dir.has(marker)) })
+            .await
+        {
+            Ok(true) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// Re-checks `done` whenever `job_dir` changes (or on the fallback tick)
+    /// until it holds or `deadline` passes; returns whether it held.
+    async fn wait_until<F, Fut>(
+        &self,
+        job_dir: &JobDir,
+        deadline: Instant,
+        mut done: F,
+    ) -> Result<bool, ServiceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, ServiceError>>,
+    {
         let mut changes = self.watcher.subscribe(job_dir.path());
         loop {
-            if job_dir.has(marker) {
-                return Ok(());
+            if done().await? {
+                return Ok(true);
             }
             if Instant::now() >= deadline {
-                return Err(());
+                return Ok(false);
             }
             wait_for_change(&mut changes, deadline.min(Instant::now() + FALLBACK_TICK)).await;
         }
@@ -456,16 +477,10 @@ impl Service {
         deadline: Instant,
     ) -> Result<bool, ServiceError> {
         let job_dir = self.job_dir(job_id);
-        let mut changes = self.watcher.subscribe(job_dir.path());
-        loop {
-            if self.settled_record(job_id).await?.status.is_terminal() {
-                return Ok(true);
-            }
-            if Instant::now() >= deadline {
-                return Ok(false);
-            }
-            wait_for_change(&mut changes, deadline.min(Instant::now() + FALLBACK_TICK)).await;
-        }
+        self.wait_until(&job_dir, deadline, || async move {
+            Ok(self.settled_record(job_id).await?.status.is_terminal())
+        })
+        .await
     }
 
     /// `DELETE /v1/jobs/{id}`: the row first, then the directory.

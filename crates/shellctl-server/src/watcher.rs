@@ -46,19 +46,25 @@ impl JobWatcher {
     }
 
     /// Starts watching a job directory (idempotent).
+    ///
+    /// Lock order matters: notify's `watch` waits for its event thread, and
+    /// that thread takes the channels lock in the callback, so the channels
+    /// lock is never held while calling into notify.
     pub fn watch(&self, job_dir: &Path) -> notify::Result<()> {
-        let mut channels = lock(&self.channels);
-        if channels.contains_key(job_dir) {
+        if lock(&self.channels).contains_key(job_dir) {
             return Ok(());
         }
         lock(&self.watcher).watch(job_dir, RecursiveMode::NonRecursive)?;
-        channels.insert(job_dir.to_owned(), watch::channel(0).0);
+        lock(&self.channels)
+            .entry(job_dir.to_owned())
+            .or_insert_with(|| watch::channel(0).0);
         Ok(())
     }
 
     /// Stops watching a job directory (when it ended or was deleted).
     pub fn unwatch(&self, job_dir: &Path) {
-        if lock(&self.channels).remove(job_dir).is_some() {
+        let removed = lock(&self.channels).remove(job_dir).is_some();
+        if removed {
             let _ = lock(&self.watcher).unwatch(job_dir);
         }
     }

@@ -677,3 +677,27 @@ async fn sigterm_ends_in_flight_waits_early() {
     assert!(server.child.wait().unwrap().success());
     let _ = server.tmux(&["kill-server"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_jobs_all_finish_with_their_own_output() {
+    let server = std::sync::Arc::new(TestServer::start());
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let server = std::sync::Arc::clone(&server);
+        tasks.push(tokio::spawn(async move {
+            let result = server.run(json!({"script": format!("echo job-{i}")})).await;
+            let (output, done) = server.wait_done(&id_of(&result), 0).await;
+            (i, output, done["status"].clone(), done["exit_code"].clone())
+        }));
+    }
+    for task in tasks {
+        let (i, output, status, code) = tokio::time::timeout(HANG_GUARD, task)
+            .await
+            .expect("job hung")
+            .unwrap();
+        assert_eq!(
+            (output, status, code),
+            (format!("job-{i}\n"), json!("exited"), json!(0))
+        );
+    }
+}

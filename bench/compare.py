@@ -1,0 +1,289 @@
+"""Side-by-side benchmark: our shellctl server against the reference.
+
+Run through scripts/bench, which builds our release binary and the
+reference venv. Starts both servers on loopback with private state dirs,
+runs the same workloads against each in one run, and prints a table of
+figure / ours / reference / ratio. `--quick` runs each workload briefly
+(a smoke test of the harness, no thresholds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass
+class Server:
+    name: str
+    base: str
+    proc: subprocess.Popen
+    root: Path
+
+    def pid_stats(self) -> tuple[float, int]:
+        """CPU seconds (self + waited children) and RSS bytes."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+        rss = 0
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+        return cpu, rss
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(name: str, argv: list[str], root: Path, env: dict[str, str]) -> Server:
+    port = free_port()
+    state, run = root / "state", root / "run"
+    cmd = argv + ["serve", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state), "--runtime-dir", str(run)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return Server(name, base, proc, root)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"{name} server did not come up")
+
+
+def stop_server(server: Server) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+    subprocess.run(["tmux", "-S", str(server.root / "run" / "tmux.sock"), "kill-server"], capture_output=True)
+    # The reference names its socket differently; kill whatever tmux runs there.
+    for sock in (server.root / "run").glob("**/*"):
+        if sock.is_socket():
+            subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True)
+
+
+async def run(client: httpx.AsyncClient, script: str, **extra) -> dict:
+    body = {"script": script, **extra}
+    response = await client.post("/v1/jobs/run", json=body, timeout=600)
+    response.raise_for_status()
+    return response.json()
+
+
+async def wait(client: httpx.AsyncClient, job_id: str, offset: int, **extra) -> dict:
+    response = await client.post(f"/v1/jobs/{job_id}/wait", json={"offset": offset, **extra}, timeout=600)
+    response.raise_for_status()
+    return response.json()
+
+
+async def read_to_done(client, result: dict, limit: int) -> int:
+    total = len(result["output"].encode())
+    while not (result["done"] and not result["truncated"]):
+        result = await wait(client, result["job_id"], result["offset"], output_limit=limit, timeout=60)
+        total += len(result["output"].encode())
+    return total
+
+
+async def bench_run_to_done(client, n: int) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        result = await run(client, "echo hi")
+        while not result["done"]:
+            result = await wait(client, result["job_id"], result["offset"])
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+async def bench_first_line(client, n: int) -> float:
+    """Seconds from a line printed by a running job to a waiter having it."""
+    lags = []
+    for _ in range(n):
+        result = await run(client, "sleep 0.3; date +%s.%N; sleep 3", idle_flush_seconds=0, timeout=30)
+        while not result["output"].strip() and not result["done"]:
+            result = await wait(client, result["job_id"], result["offset"], idle_flush_seconds=0, timeout=30)
+        arrived = time.time()
+        if not result["output"].strip():
+            FAILURES[client.base_url.port] = FAILURES.get(client.base_url.port, 0) + 1
+            continue
+        printed = float(result["output"].split()[0])
+        lags.append(arrived - printed)
+        await client.post(f"/v1/jobs/{result['job_id']}/terminate", json={"grace_seconds": 0}, timeout=60)
+    return statistics.median(lags) if lags else float("nan")
+
+
+async def bench_concurrent(client, n: int) -> float:
+    async def one(i: int) -> None:
+        result = await run(client, f"echo job-{i}")
+        while not result["done"]:
+            result = await wait(client, result["job_id"], result["offset"])
+        if result["status"] != "exited" or not result["output"].startswith("job-"):
+            FAILURES[client.base_url.port] = FAILURES.get(client.base_url.port, 0) + 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return time.perf_counter() - start
+
+
+# Jobs that ended without the output they should have printed, by server port.
+FAILURES: dict[int, int] = {}
+
+PIPELINE_SCRIPT = "yes 'the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLM' | head -c {n}"
+
+
+async def bench_pipeline(client, size: int) -> float:
+    start = time.perf_counter()
+    result = await run(client, PIPELINE_SCRIPT.format(n=size), output_limit=1048576, timeout=300)
+    got = await read_to_done(client, result, 1048576)
+    elapsed = time.perf_counter() - start
+    if got < size:
+        # Output lost: counts as a failed job; the rate is of what arrived.
+        FAILURES[client.base_url.port] = FAILURES.get(client.base_url.port, 0) + 1
+    return got / elapsed / 1e6
+
+
+def bench_bare_tmux(size: int, root: Path) -> float:
+    """The ceiling: a bare tmux pane piped into `cat`, no sanitizer."""
+    sock, out, done = root / "bare.sock", root / "bare.out", root / "bare.done"
+    script = root / "bare.sh"
+    script.write_text(f"sleep 0.2; {PIPELINE_SCRIPT.format(n=size)}\n")
+    start = time.perf_counter()
+    subprocess.run(
+        ["tmux", "-S", str(sock), "-f", "/dev/null", "new-session", "-d", "-s", "bare", "-x", "120", "-y", "80",
+         "sh", str(script), ";", "pipe-pane", "-o", "-t", "bare:0.0", f"cat > {out}; touch {done}"],
+        check=True,
+    )
+    while not done.exists():
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - start - 0.2
+    subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True)
+    return size / elapsed / 1e6
+
+
+async def bench_idle_waiters(server: Server, client, seconds: float) -> float:
+    result = await run(client, "sleep 600", timeout=0.5)
+    job_id = result["job_id"]
+    await asyncio.sleep(0.5)
+    cpu0, _ = server.pid_stats()
+    start = time.perf_counter()
+    await asyncio.gather(*(wait(client, job_id, result["offset"], timeout=seconds) for _ in range(20)))
+    elapsed = time.perf_counter() - start
+    cpu1, _ = server.pid_stats()
+    await client.post(f"/v1/jobs/{job_id}/terminate", json={"grace_seconds": 0}, timeout=60)
+    return (cpu1 - cpu0) / elapsed * 100
+
+
+async def bench_rss(server: Server, client) -> float:
+    for i in range(20):
+        result = await run(client, f"echo rss-{i}")
+        while not result["done"]:
+            result = await wait(client, result["job_id"], result["offset"])
+    return server.pid_stats()[1] / (1024 * 1024)
+
+
+def bench_sanitizer(argv: list[str], data: Path, env) -> float:
+    start = time.perf_counter()
+    with data.open("rb") as stdin:
+        subprocess.run(argv + ["sanitize-pty"], stdin=stdin, stdout=subprocess.DEVNULL, check=True, env=env)
+    return data.stat().st_size / (time.perf_counter() - start) / 1e6
+
+
+def coloured_log(path: Path, size: int) -> None:
+    line = "\x1b[2m2026-11-26T15:04:05Z\x1b[0m \x1b[32mINFO \x1b[0m \x1b[1mworker::3\x1b[0m processed request id=42 in 7ms status=ok\r\n"
+    path.write_bytes((line * (size // len(line) + 1)).encode()[:size])
+
+
+async def measure(server: Server, quick: bool, results: dict) -> None:
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        port = client.base_url.port
+        n = 3 if quick else 15
+        r = results.setdefault(server.name, {})
+        r["run_to_done_ms"] = 1000 * await bench_run_to_done(client, n)
+        r["first_line_ms"] = 1000 * await bench_first_line(client, 2 if quick else 5)
+        r["concurrent32_s"] = await bench_concurrent(client, 4 if quick else 32)
+        r["pipeline_mbs"] = await bench_pipeline(client, 1_000_000 if quick else 20_000_000)
+        r["idle_cpu_pct"] = await bench_idle_waiters(server, client, 1 if quick else 5)
+        r["rss_mib"] = await bench_rss(server, client)
+        r["failed_jobs"] = FAILURES.get(port, 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ours", required=True, help="our shellctl binary")
+    parser.add_argument("--reference", required=True, help="the reference's shellctl console script")
+    parser.add_argument("--quick", action="store_true", help="smoke mode: tiny workloads, no thresholds")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(args.reference).parent}:{env['PATH']}"
+    env.pop("SHELLCTL_AUTH_TOKEN", None)
+    # Give the reference its best case: Python may cache bytecode (some
+    # environments forbid it, which adds ~0.4 s to every Python start on its
+    # job path), and the cache is warm before the first job.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([args.reference, "sanitize-pty"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env, check=True)
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="shellctl-bench-") as tmp:
+        root = Path(tmp)
+        for name, argv in (("ours", [args.ours]), ("reference", [args.reference])):
+            (root / name / "home").mkdir(parents=True)
+            server_env = dict(env, HOME=str(root / name / "home"))
+            server = start_server(name, argv, root / name, server_env)
+            try:
+                asyncio.run(measure(server, args.quick, results))
+            finally:
+                stop_server(server)
+        size = 1_000_000 if args.quick else 20_000_000
+        results["ours"]["bare_tmux_mbs"] = results["reference"]["bare_tmux_mbs"] = bench_bare_tmux(size, root)
+        data = root / "coloured.log"
+        coloured_log(data, 2_000_000 if args.quick else 50_000_000)
+        results["ours"]["sanitizer_mbs"] = bench_sanitizer([args.ours], data, env)
+        results["reference"]["sanitizer_mbs"] = bench_sanitizer([args.reference], data, env)
+
+    ours, ref = results["ours"], results["reference"]
+    rows = [
+        ("run `echo hi` to done, median (ms)", "run_to_done_ms", "lower"),
+        ("line printed -> waiter has it, median (ms)", "first_line_ms", "lower"),
+        (f"{4 if args.quick else 32} concurrent echo jobs, wall (s)", "concurrent32_s", "lower"),
+        ("output pipeline PTY->log->wait (MB/s)", "pipeline_mbs", "higher"),
+        ("bare tmux pipe-pane into cat (MB/s, ceiling)", "bare_tmux_mbs", "same"),
+        ("20 idle long-poll waiters (% of a core)", "idle_cpu_pct", "lower"),
+        ("server RSS after 20 jobs (MiB)", "rss_mib", "lower"),
+        ("sanitize-pty alone, coloured log (MB/s)", "sanitizer_mbs", "higher"),
+    ]
+    print(f"{'figure':48} {'ours':>10} {'reference':>10} {'ratio':>10}")
+    for label, key, better in rows:
+        a, b = ours[key], ref[key]
+        if better == "lower":
+            ratio = f"{b / a:.1f}x" if a > 0 else "inf"
+        elif better == "higher":
+            ratio = f"{a / b:.1f}x" if b > 0 else "inf"
+        else:
+            ratio = "-"
+        print(f"{label:48} {a:10.2f} {b:10.2f} {ratio:>10}")
+    print(f"{'jobs that ended without their output':48} {ours['failed_jobs']:10d} {ref['failed_jobs']:10d}")
+    pipeline_share = 100 * ours["pipeline_mbs"] / ours["bare_tmux_mbs"]
+    print(f"our pipeline reaches {pipeline_share:.0f}% of the bare tmux ceiling")
+    print("ratio: how many times better ours is (reference/ours for times, ours/reference for rates)")
+
+
+if __name__ == "__main__":
+    main()
