@@ -186,7 +186,7 @@ async fn an_interrupt_before_the_step_closes_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_live_session_kills_its_group() {
-    let mut session = group_of_two_sleeps("3103", "3104").await;
+    let session = group_of_two_sleeps("3103", "3104").await;
     drop(session);
     wait_until_gone("sleep 3103").await;
     wait_until_gone("sleep 3104").await;
