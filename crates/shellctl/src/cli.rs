@@ -15,6 +15,27 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check that the server is up.
+    Health(ClientArgs),
+    /// Run a script as a job; print the first output window (JSON), or
+    /// with --follow the output as text until the job ends.
+    Run(RunArgs),
+    /// Wait for output from a byte offset.
+    Wait(WaitArgs),
+    /// Type text into a job's terminal (no newline added), then wait.
+    Input(InputArgs),
+    /// Print the end of a job's output.
+    Tail(TailArgs),
+    /// Print a job's status.
+    Status(JobArgs),
+    /// List jobs, newest first (a JSON array).
+    List(ListArgs),
+    /// Terminate a job: Ctrl-C, then kill after the grace.
+    Terminate(TerminateArgs),
+    /// Delete a job and its output.
+    Delete(DeleteArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
     /// Run the job server.
     Serve(ServeArgs),
     /// Filter raw PTY bytes on stdin into clean UTF-8 text on stdout.
@@ -28,6 +49,174 @@ pub enum Command {
     JobRunner(JobRunnerArgs),
     /// Internal: commit a job's exit to the state database.
     RunnerExit(RunnerExitArgs),
+}
+
+/// How to reach the server (every client command).
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The server's base URL (http or https).
+    #[arg(long, value_name = "URL", env = "SHELLCTL_BASE_URL", default_value = shellctl_proto::limits::DEFAULT_BASE_URL)]
+    pub base_url: String,
+    /// Bearer token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SHELLCTL_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    pub auth_token: Option<String>,
+}
+
+/// The output-window knobs of commands that return output.
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// Seconds to wait for output (0 < T <= 300).
+    #[arg(long, value_name = "T")]
+    pub timeout: Option<f64>,
+    /// Bytes of output per window.
+    #[arg(long, value_name = "BYTES")]
+    pub output_limit: Option<u32>,
+    /// Quiet seconds after new output before returning.
+    #[arg(long, value_name = "S")]
+    pub idle_flush_seconds: Option<f64>,
+}
+
+/// Arguments of `shellctl run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The script; `-` reads it from stdin.
+    pub script: String,
+    /// Working directory of the job.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// Environment variable for the job, `NAME=VALUE` (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Terminal columns.
+    #[arg(long, value_name = "N")]
+    pub cols: Option<u16>,
+    /// Terminal rows.
+    #[arg(long, value_name = "N")]
+    pub rows: Option<u16>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub window: WindowArgs,
+    /// Print the output as text as it arrives and exit with the job's code.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+/// Arguments of `shellctl wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Byte offset to read from.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub window: WindowArgs,
+    /// Print the output as text as it arrives and exit with the job's code.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+/// Arguments of `shellctl input`.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Text to type (add `\n` yourself for Enter: `$'yes\n'`).
+    pub text: String,
+    /// Byte offset to read from afterwards.
+    #[arg(long, value_name = "N")]
+    pub offset: u64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub window: WindowArgs,
+}
+
+/// Arguments of `shellctl tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Bytes of the end to print.
+    #[arg(long, value_name = "BYTES")]
+    pub output_limit: Option<u32>,
+}
+
+/// A command on one job.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+}
+
+/// Arguments of `shellctl list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// Only jobs with this status.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// At most this many jobs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+}
+
+/// Arguments of `shellctl terminate`.
+#[derive(Debug, Args)]
+pub struct TerminateArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Seconds between Ctrl-C and killing the job.
+    #[arg(long, value_name = "S")]
+    pub grace_seconds: Option<f64>,
+}
+
+/// Arguments of `shellctl delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Terminate a running job first.
+    #[arg(long)]
+    pub force: bool,
+    /// Grace of that terminate.
+    #[arg(long, value_name = "S")]
+    pub grace_seconds: Option<f64>,
+}
+
+/// Arguments of `shellctl completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments of `shellctl serve`.

@@ -1,10 +1,17 @@
 //! The `shellctl` command: parses arguments, calls into the library crates,
-//! and decides the process's exit code in one place ([`exit_code_for`]).
+//! and decides the process's exit code in one place ([`finish`]).
+//!
+//! Exit codes: 0 success; 1 the server answered with an error (client
+//! commands) or any other failure; 2 usage error; 3 the server could not be
+//! reached; 4 the server's answer could not be decoded. `run --follow` and
+//! `wait --follow` exit with the job's own code instead (see
+//! [`client_cmd`] for terminated, failed, lost and Ctrl-C).
 
 mod cli;
+mod client_cmd;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{Cli, Command, JobRunnerArgs, RunnerExitArgs, SanitizePtyArgs, ServeArgs};
 use shellctl_proto::JobId;
 use shellctl_server::StateLayout;
@@ -13,11 +20,17 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 
+/// Exit code for a failure the server reported (client commands).
+const EXIT_API: u8 = 1;
+/// Exit code for any other failure.
+const EXIT_FAILURE: u8 = 1;
 /// Exit code for arguments that parse but make no sense (clap uses the
 /// same code for arguments that do not parse).
 const EXIT_USAGE: u8 = 2;
-/// Exit code for any other failure.
-const EXIT_FAILURE: u8 = 1;
+/// Exit code when the server cannot be reached.
+const EXIT_TRANSPORT: u8 = 3;
+/// Exit code when the server's answer is not what the API promises.
+const EXIT_DECODE: u8 = 4;
 
 /// A failure that carries its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -28,29 +41,73 @@ enum CliFailure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let is_client = is_client_command(&cli.command);
+    let outcome = match cli.command {
+        command if is_client => run_client(command),
+        command => run(command).map(|()| 0),
+    };
+    finish(outcome, is_client)
+}
+
+/// The one place that turns an outcome into an exit code (and, for client
+/// commands, a compact JSON error object on stderr).
+fn finish(outcome: anyhow::Result<u8>, is_client: bool) -> ExitCode {
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if is_client => {
+            let (json, code) = client_cmd::describe_failure(&err);
+            eprintln!("{json}");
+            ExitCode::from(code)
+        }
         Err(err) => {
             eprintln!("shellctl: {err:#}");
-            ExitCode::from(exit_code_for(&err))
+            let code = match err.downcast_ref::<CliFailure>() {
+                Some(CliFailure::Usage(_)) => EXIT_USAGE,
+                None => EXIT_FAILURE,
+            };
+            ExitCode::from(code)
         }
     }
 }
 
-/// The one place that maps failures to exit codes.
-fn exit_code_for(err: &anyhow::Error) -> u8 {
-    match err.downcast_ref::<CliFailure>() {
-        Some(CliFailure::Usage(_)) => EXIT_USAGE,
-        None => EXIT_FAILURE,
-    }
+fn is_client_command(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Health(_)
+            | Command::Run(_)
+            | Command::Wait(_)
+            | Command::Input(_)
+            | Command::Tail(_)
+            | Command::Status(_)
+            | Command::List(_)
+            | Command::Terminate(_)
+            | Command::Delete(_)
+    )
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+fn run_client(command: Command) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(client_cmd::run(command))
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::SanitizePty(args) => sanitize_pty(args),
         Command::JobRunner(args) => job_runner(args),
         Command::RunnerExit(args) => runner_exit(args),
         Command::Serve(args) => serve(args),
+        Command::Completions(args) => {
+            // Rendered into memory first: clap_complete panics on a write
+            // error (say, stdout piped into `head`).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "shellctl", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .context("writing completions")
+        }
+        other => Err(anyhow::anyhow!("{other:?} is a client command")),
     }
 }
 

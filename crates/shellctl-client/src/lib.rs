@@ -1,0 +1,503 @@
+//! Async client SDK for the shellctl HTTP API, version 1.
+//!
+//! [`ShellctlClient`] covers every v1 route. Like the reference's Python
+//! SDK, it keeps the output-window knobs (`output_limit`,
+//! `idle_flush_seconds`) on the client, so calls stay short. Errors are one
+//! enum, [`ClientError`]: an API error carries the HTTP status and the
+//! server's error code (from our error envelope, or from FastAPI's
+//! `{"detail": …}` shape when talking to the reference server), apart from
+//! transport and decode failures. [`Follow`] yields a job's output as it
+//! arrives until the job is done.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), shellctl_client::ClientError> {
+//! use shellctl_client::{RunOptions, ShellctlClient};
+//! let client = ShellctlClient::new("http://127.0.0.1:8765")?;
+//! let first = client.run("echo hi; sleep 1; echo bye", RunOptions::default()).await?;
+//! let mut follow = client.follow(&first);
+//! while let Some(chunk) = follow.next().await {
+//!     print!("{}", chunk?.output);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shellctl_proto::limits::{
+    AUTH_TOKEN_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_IDLE_FLUSH_SECONDS,
+    DEFAULT_OUTPUT_LIMIT,
+};
+use shellctl_proto::*;
+use std::time::Duration;
+
+/// Extra time an HTTP request may take beyond the wait it asks for.
+const HTTP_SLACK: Duration = Duration::from_secs(30);
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error status.
+    #[error("{code} ({status}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The server's error code (`job_not_found`, `validation_error`, …).
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The server could not be reached, or the connection failed.
+    #[error("transport: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// The server answered something that is not the expected JSON.
+    #[error("decoding the response ({status}): {message}")]
+    Decode {
+        /// HTTP status.
+        status: u16,
+        /// What was wrong.
+        message: String,
+    },
+    /// The base URL is not a valid http(s) URL.
+    #[error("invalid base URL {0:?}")]
+    InvalidUrl(String),
+}
+
+impl ClientError {
+    /// The server's error code, for API errors.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Options of [`ShellctlClient::run`].
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Working directory (server default: its home).
+    pub cwd: Option<String>,
+    /// Variables laid over the server's environment.
+    pub env: Option<EnvOverlay>,
+    /// Seconds to wait for first output (server default 30).
+    pub timeout: Option<f64>,
+    /// PTY size.
+    pub terminal: Option<TerminalSize>,
+}
+
+/// A client of one shellctl server.
+#[derive(Debug, Clone)]
+pub struct ShellctlClient {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<String>,
+    /// Bytes of output per window (default 8192).
+    pub output_limit: u32,
+    /// Quiet seconds after new output before a wait returns (default 0.5).
+    pub idle_flush_seconds: f64,
+}
+
+impl ShellctlClient {
+    /// A client of the server at `base_url` (http or https), with the token
+    /// from `SHELLCTL_AUTH_TOKEN` if set.
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let mut base = Url::parse(base_url.trim_end_matches('/'))
+            .map_err(|_| ClientError::InvalidUrl(base_url.to_owned()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(ClientError::InvalidUrl(base_url.to_owned()));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(ClientError::Transport)?;
+        Ok(ShellctlClient {
+            http,
+            base,
+            token: std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty()),
+            output_limit: DEFAULT_OUTPUT_LIMIT,
+            idle_flush_seconds: DEFAULT_IDLE_FLUSH_SECONDS,
+        })
+    }
+
+    /// A client configured from `SHELLCTL_BASE_URL` (default
+    /// `http://127.0.0.1:8765`) and `SHELLCTL_AUTH_TOKEN`.
+    pub fn from_env() -> Result<Self, ClientError> {
+        let base = std::env::var(BASE_URL_ENV).unwrap_or_else(|_| DEFAULT_BASE_URL.to_owned());
+        Self::new(&base)
+    }
+
+    /// Uses `token` as the bearer token (`None` or empty: no auth header).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Sets the window size of output-returning calls.
+    pub fn with_output_limit(mut self, output_limit: u32) -> Self {
+        self.output_limit = output_limit;
+        self
+    }
+
+    /// Sets the idle flush of output-returning calls.
+    pub fn with_idle_flush_seconds(mut self, seconds: f64) -> Self {
+        self.idle_flush_seconds = seconds;
+        self
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        wait: Option<f64>,
+    ) -> Result<RequestBuilder, ClientError> {
+        let url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|_| ClientError::InvalidUrl(format!("{}{path}", self.base)))?;
+        let mut builder = self.http.request(method, url);
+        if let Some(seconds) = wait {
+            let wait = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO);
+            builder = builder.timeout(wait + HTTP_SLACK);
+        }
+        if let Some(token) = &self.token {
+            builder = builder.bearer_auth(token);
+        }
+        Ok(builder)
+    }
+
+    async fn send<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T, ClientError> {
+        let response = builder.send().await.map_err(ClientError::Transport)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(ClientError::Transport)?;
+        if !status.is_success() {
+            return Err(decode_error(status, &body));
+        }
+        serde_json::from_slice(&body).map_err(|err| ClientError::Decode {
+            status: status.as_u16(),
+            message: err.to_string(),
+        })
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        wait: Option<f64>,
+    ) -> Result<T, ClientError> {
+        self.send(self.request(Method::POST, path, wait)?.json(body))
+            .await
+    }
+
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Result<HealthResponse, ClientError> {
+        self.send(self.request(Method::GET, "/healthz", None)?)
+            .await
+    }
+
+    /// `POST /v1/jobs/run`: starts `script` and waits for first output.
+    pub async fn run(&self, script: &str, options: RunOptions) -> Result<JobResult, ClientError> {
+        let mut request = RunJobRequest::new(script);
+        request.cwd = options.cwd;
+        request.env = options.env;
+        request.terminal = options.terminal;
+        if let Some(timeout) = options.timeout {
+            request.timeout = timeout;
+        }
+        request.output_limit = self.output_limit;
+        request.idle_flush_seconds = self.idle_flush_seconds;
+        let wait = request.timeout;
+        self.post("/v1/jobs/run", &request, Some(wait)).await
+    }
+
+    /// `POST /v1/jobs/{id}/wait`: output from `offset`.
+    pub async fn wait(
+        &self,
+        job_id: &str,
+        offset: u64,
+        timeout: Option<f64>,
+    ) -> Result<JobResult, ClientError> {
+        let mut request = WaitJobRequest::new(offset);
+        if let Some(timeout) = timeout {
+            request.timeout = timeout;
+        }
+        request.output_limit = self.output_limit;
+        request.idle_flush_seconds = self.idle_flush_seconds;
+        let wait = request.timeout;
+        self.post(
+            &format!("/v1/jobs/{}/wait", segment(job_id)),
+            &request,
+            Some(wait),
+        )
+        .await
+    }
+
+    /// `POST /v1/jobs/{id}/input`: types `text` (no newline added), then
+    /// waits from `offset`.
+    pub async fn input(
+        &self,
+        job_id: &str,
+        text: &str,
+        offset: u64,
+        timeout: Option<f64>,
+    ) -> Result<JobResult, ClientError> {
+        let request = InputJobRequest {
+            text: text.to_owned(),
+            offset,
+            timeout: timeout.unwrap_or(shellctl_proto::limits::DEFAULT_TIMEOUT_SECONDS),
+            output_limit: self.output_limit,
+            idle_flush_seconds: self.idle_flush_seconds,
+        };
+        let wait = request.timeout;
+        self.post(
+            &format!("/v1/jobs/{}/input", segment(job_id)),
+            &request,
+            Some(wait),
+        )
+        .await
+    }
+
+    /// `GET /v1/jobs/{id}/log/tail`.
+    pub async fn tail(&self, job_id: &str) -> Result<JobResult, ClientError> {
+        let path = format!("/v1/jobs/{}/log/tail", segment(job_id));
+        let builder = self
+            .request(Method::GET, &path, None)?
+            .query(&[("output_limit", self.output_limit)]);
+        self.send(builder).await
+    }
+
+    /// `GET /v1/jobs/{id}`.
+    pub async fn status(&self, job_id: &str) -> Result<JobStatusView, ClientError> {
+        self.send(self.request(Method::GET, &format!("/v1/jobs/{}", segment(job_id)), None)?)
+            .await
+    }
+
+    /// `GET /v1/jobs`: newest first.
+    pub async fn list(
+        &self,
+        status: Option<JobStatus>,
+        limit: Option<u32>,
+    ) -> Result<Vec<JobInfo>, ClientError> {
+        let mut query: Vec<(&str, String)> = vec![(
+            "limit",
+            limit
+                .unwrap_or(shellctl_proto::limits::DEFAULT_LIST_LIMIT)
+                .to_string(),
+        )];
+        if let Some(status) = status {
+            query.push(("status", status.as_str().to_owned()));
+        }
+        let builder = self.request(Method::GET, "/v1/jobs", None)?.query(&query);
+        let list: ListJobsResponse = self.send(builder).await?;
+        Ok(list.jobs)
+    }
+
+    /// `POST /v1/jobs/{id}/terminate`.
+    pub async fn terminate(
+        &self,
+        job_id: &str,
+        grace_seconds: Option<f64>,
+    ) -> Result<JobStatusView, ClientError> {
+        let request = TerminateJobRequest {
+            grace_seconds: grace_seconds.unwrap_or(shellctl_proto::limits::DEFAULT_GRACE_SECONDS),
+        };
+        let wait = request.grace_seconds;
+        self.post(
+            &format!("/v1/jobs/{}/terminate", segment(job_id)),
+            &request,
+            Some(wait),
+        )
+        .await
+    }
+
+    /// `DELETE /v1/jobs/{id}`.
+    pub async fn delete(
+        &self,
+        job_id: &str,
+        force: bool,
+        grace_seconds: Option<f64>,
+    ) -> Result<DeleteJobResponse, ClientError> {
+        let mut query = vec![("force", force.to_string())];
+        if let Some(grace) = grace_seconds {
+            query.push(("grace_seconds", grace.to_string()));
+        }
+        let path = format!("/v1/jobs/{}", segment(job_id));
+        let wait = grace_seconds.unwrap_or(shellctl_proto::limits::DEFAULT_GRACE_SECONDS);
+        self.send(
+            self.request(Method::DELETE, &path, Some(wait))?
+                .query(&query),
+        )
+        .await
+    }
+
+    /// Follows a job from a result it returned (`run`, `wait`, `input`):
+    /// yields that result, then one per later wait, until the job is done
+    /// and its output read.
+    pub fn follow(&self, start: &JobResult) -> Follow<'_> {
+        Follow {
+            client: self,
+            job_id: start.job_id.to_string(),
+            offset: start.offset,
+            pending: Some(start.clone()),
+            finished: false,
+        }
+    }
+
+    /// Follows a job from byte `offset`.
+    pub fn follow_from(&self, job_id: &str, offset: u64) -> Follow<'_> {
+        Follow {
+            client: self,
+            job_id: job_id.to_owned(),
+            offset,
+            pending: None,
+            finished: false,
+        }
+    }
+}
+
+/// A job's output as it arrives; see [`ShellctlClient::follow`].
+#[derive(Debug)]
+pub struct Follow<'a> {
+    client: &'a ShellctlClient,
+    job_id: String,
+    offset: u64,
+    pending: Option<JobResult>,
+    finished: bool,
+}
+
+impl Follow<'_> {
+    /// The next chunk; `None` once the job is done and all output read.
+    pub async fn next(&mut self) -> Option<Result<JobResult, ClientError>> {
+        if self.finished {
+            return None;
+        }
+        let result = match self.pending.take() {
+            Some(result) => result,
+            None => match self.client.wait(&self.job_id, self.offset, None).await {
+                Ok(result) => result,
+                Err(err) => {
+                    self.finished = true;
+                    return Some(Err(err));
+                }
+            },
+        };
+        self.offset = result.offset;
+        self.finished = result.done && !result.truncated;
+        Some(Ok(result))
+    }
+
+    /// The offset after everything yielded so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+/// A job id as one URL path segment (ids from the server need no escaping;
+/// anything else is escaped rather than allowed to change the path).
+fn segment(job_id: &str) -> String {
+    job_id
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Decodes an error response: our envelope, FastAPI's `{"detail": …}`, or
+/// whatever text came.
+fn decode_error(status: StatusCode, body: &[u8]) -> ClientError {
+    let fallback = || String::from_utf8_lossy(body).into_owned();
+    let status_code = status.as_u16();
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return ClientError::Api {
+            status: status_code,
+            code: "request_failed".into(),
+            message: fallback(),
+        };
+    };
+    if let Some(error) = value.get("error").filter(|e| e.is_object()) {
+        let text = |key: &str| error.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        return ClientError::Api {
+            status: status_code,
+            code: text("code").unwrap_or_else(|| "request_failed".into()),
+            message: text("message").unwrap_or_else(fallback),
+        };
+    }
+    if let Some(detail) = value.get("detail") {
+        let message = match detail {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let code = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            "validation_error"
+        } else {
+            "request_failed"
+        };
+        return ClientError::Api {
+            status: status_code,
+            code: code.into(),
+            message,
+        };
+    }
+    ClientError::Api {
+        status: status_code,
+        code: "request_failed".into(),
+        message: fallback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_of_both_servers_decode() {
+        let ours = decode_error(
+            StatusCode::NOT_FOUND,
+            br#"{"error":{"code":"job_not_found","message":"job x not found"}}"#,
+        );
+        assert!(
+            matches!(ours, ClientError::Api { status: 404, ref code, ref message } if code == "job_not_found" && message == "job x not found")
+        );
+        let fastapi = decode_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"detail":[{"loc":["body","offset"],"msg":"Field required"}]}"#,
+        );
+        assert_eq!(fastapi.code(), Some("validation_error"));
+        assert!(fastapi.to_string().contains("Field required"));
+        let text = decode_error(StatusCode::BAD_GATEWAY, b"upstream down");
+        assert!(
+            matches!(text, ClientError::Api { status: 502, ref message, .. } if message == "upstream down")
+        );
+    }
+
+    #[test]
+    fn ids_cannot_change_the_path() {
+        assert_eq!(segment("05211530-abc"), "05211530-abc");
+        assert_eq!(segment("../x"), "..%2Fx");
+        assert_eq!(segment("a b?c"), "a%20b%3Fc");
+    }
+
+    #[test]
+    fn base_urls_are_checked_and_keep_their_path() {
+        assert!(ShellctlClient::new("ftp://x").is_err());
+        assert!(ShellctlClient::new("not a url").is_err());
+        let client = ShellctlClient::new("https://example.invalid/prefix").unwrap();
+        assert_eq!(
+            client.base_url().as_str(),
+            "https://example.invalid/prefix/"
+        );
+    }
+}
