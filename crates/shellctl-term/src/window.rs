@@ -109,8 +109,7 @@ pub fn forward_window(
     let (mut output, mut consumed) = decode_prefix(&data[..budget]);
     if consumed == 0 && !data.is_empty() {
         // The first character is wider than what is left of the limit.
-        let first = &data[..first_char_len(data)];
-        (output, consumed) = decode_prefix(first);
+        (output, consumed) = first_char(data);
     }
     let new_offset = offset + (skip + consumed) as u64;
     Ok(OutputWindow {
@@ -152,18 +151,27 @@ fn leading_continuations(raw: &[u8]) -> usize {
         .count()
 }
 
-/// Length of the first character of `data`, or of its first invalid
-/// sequence; the whole (short) remainder if it is a cut-off character.
-fn first_char_len(data: &[u8]) -> usize {
+/// The first character of `data` and its length: a whole character, or
+/// U+FFFD for an invalid sequence (judged with the bytes that follow it),
+/// or nothing for a character cut off by the end of `data`.
+fn first_char(data: &[u8]) -> (String, usize) {
     let head = &data[..data.len().min(MAX_CHAR_BYTES)];
-    match std::str::from_utf8(head) {
-        Ok(text) => text.chars().next().map_or(0, char::len_utf8),
-        Err(err) if err.valid_up_to() > 0 => std::str::from_utf8(&head[..err.valid_up_to()])
-            .ok()
-            .and_then(|t| t.chars().next())
-            .map_or(0, char::len_utf8),
-        Err(err) => err.error_len().unwrap_or(0),
-    }
+    let valid = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(err) if err.valid_up_to() > 0 => {
+            std::str::from_utf8(&head[..err.valid_up_to()]).unwrap_or_default()
+        }
+        Err(err) => {
+            return match err.error_len() {
+                Some(len) => ('\u{FFFD}'.to_string(), len),
+                None => (String::new(), 0),
+            };
+        }
+    };
+    valid
+        .chars()
+        .next()
+        .map_or((String::new(), 0), |c| (c.to_string(), c.len_utf8()))
 }
 
 /// Decodes as much of `data` as forms whole characters, invalid sequences as
@@ -269,6 +277,17 @@ mod tests {
         assert_eq!(w, win("\u{FFFD}", 1, true));
         let w = forward_window(b"a\xffb", 0, 3, 8).unwrap();
         assert_eq!(w, win("a\u{FFFD}b", 3, false));
+    }
+
+    #[test]
+    fn an_invalid_lead_byte_wider_than_the_limit_is_consumed() {
+        // Found by fuzzing: 0xC2 followed by a byte that cannot continue it,
+        // read with limit 1, used to return an empty window forever.
+        let raw = b"\xc2\x00\x00";
+        assert_eq!(
+            forward_window(raw, 0, 3, 1).unwrap(),
+            win("\u{FFFD}", 1, true)
+        );
     }
 
     #[test]

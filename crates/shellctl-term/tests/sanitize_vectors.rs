@@ -117,3 +117,17 @@ proptest! {
         prop_assert_eq!(sanitize_all(crlf.as_bytes()), text);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    /// Fuzzing the sanitizer with arbitrary bytes and arbitrary feed sizes:
+    /// no panic, only tab and newline among control characters, and the
+    /// same text as feeding it whole.
+    #[test]
+    fn arbitrary_bytes_in_arbitrary_feeds(data in proptest::collection::vec(any::<u8>(), 0..400), feed in 1usize..64) {
+        let whole = sanitize_all(&data);
+        prop_assert!(whole.chars().all(|c| c == '\n' || c == '\t' || !c.is_control()));
+        prop_assert_eq!(feed_chunks(data.chunks(feed)), whole);
+    }
+}

@@ -55,3 +55,38 @@ proptest! {
         prop_assert!(!window.truncated);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Fuzzing the reader with arbitrary bytes (a log is never supposed to
+    /// hold invalid UTF-8, but a reader must not stall or panic if it does).
+    #[test]
+    fn arbitrary_bytes_always_read_forward_to_the_end(
+        content in proptest::collection::vec(any::<u8>(), 0..200),
+        limit in 1usize..16,
+        start in any::<prop::sample::Index>(),
+    ) {
+        let size = content.len() as u64;
+        let mut offset = start.index(content.len() + 1) as u64;
+        let mut rounds = 0;
+        loop {
+            let window = shellctl_term::window::forward_window(&content[offset as usize..], offset, size, limit).unwrap();
+            prop_assert!(window.offset >= offset && window.offset <= size);
+            prop_assert_eq!(window.truncated, window.offset < size);
+            if !window.truncated {
+                break;
+            }
+            // Progress, except before a cut-off character at the very end.
+            if window.offset == offset {
+                prop_assert!(size - offset < 4, "stalled at {} of {}", offset, size);
+                break;
+            }
+            offset = window.offset;
+            rounds += 1;
+            prop_assert!(rounds <= content.len() + 1);
+        }
+        let tail = shellctl_term::window::tail_window_of(&content, 0);
+        prop_assert!(tail.offset <= size);
+    }
+}
