@@ -172,7 +172,10 @@ def bench_bare_tmux(size: int, root: Path) -> float:
          "sh", str(script), ";", "pipe-pane", "-o", "-t", "bare:0.0", f"cat > {out}; touch {done}"],
         check=True,
     )
+    deadline = time.monotonic() + 120
     while not done.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("bare tmux ceiling run never finished")
         time.sleep(0.005)
     elapsed = time.perf_counter() - start - 0.2
     subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True)

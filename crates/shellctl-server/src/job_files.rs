@@ -12,11 +12,13 @@
 //!   exit          `<code>\n<ended_at>\n`, written atomically by the runner
 //!   pipe-drained  the pipe side reached EOF and flushed `output.log`
 //!   pipe-failed   the pipe side could not write the log
+//!   sync          FIFO: the pipe side tells the runner all output arrived
 //! ```
 
 use crate::layout::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
+use shellctl_term::SYNC_SEQUENCE;
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -39,6 +41,11 @@ pub const EXIT: &str = "exit";
 pub const PIPE_DRAINED: &str = "pipe-drained";
 /// Marker: the pipe side failed.
 pub const PIPE_FAILED: &str = "pipe-failed";
+/// FIFO of the end-of-output handshake between runner and pipe side.
+pub const SYNC: &str = "sync";
+
+/// Longest the runner waits for the pipe side to confirm the output.
+const SYNC_WAIT_MS: u16 = 30_000;
 
 /// What the runner needs besides the script.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,16 +95,53 @@ impl JobDir {
         self.path.join(name)
     }
 
-    /// Writes script, spec, an empty log and the gate FIFO.
+    /// Writes script, spec, an empty log and the gate and sync FIFOs.
     pub fn populate(&self, script: &str, spec: &JobSpec) -> io::Result<()> {
         write_private(&self.file(SCRIPT), script.as_bytes())?;
         write_private(&self.file(SPEC), &serde_json::to_vec(spec)?)?;
         write_private(&self.file(OUTPUT), b"")?;
-        nix::unistd::mkfifo(
-            &self.file(GATE),
-            Mode::from_bits_truncate(PRIVATE_FILE_MODE),
-        )
-        .map_err(io::Error::from)
+        for fifo in [GATE, SYNC] {
+            nix::unistd::mkfifo(
+                &self.file(fifo),
+                Mode::from_bits_truncate(PRIVATE_FILE_MODE),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Runner side of the end-of-output handshake. tmux drops what it has
+    /// not yet written to the pipe when a pane closes, so before the runner
+    /// exits (closing the pane) it prints [`SYNC_SEQUENCE`] after the
+    /// script's output and waits until the pipe side has seen it: the
+    /// stream is ordered, so everything before it has then reached the log.
+    /// Gives up after 30 s (a pipe side that died is the monitor's case).
+    pub fn sync_with_pipe_side(&self, pty: &mut impl Write) -> io::Result<()> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        // Open first (non-blocking, so no writer is needed yet): the pipe
+        // side's acknowledgement must find a reader.
+        let sync = OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(self.file(SYNC))?;
+        pty.write_all(SYNC_SEQUENCE)?;
+        pty.flush()?;
+        let mut fds = [PollFd::new(sync.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::from(SYNC_WAIT_MS))?;
+        Ok(())
+    }
+
+    /// Pipe side of the handshake: tells a waiting runner that its sync
+    /// sequence arrived. Does nothing if no runner waits (a script printed
+    /// the sequence itself).
+    pub fn acknowledge_sync(&self) {
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(self.file(SYNC));
+        if let Ok(mut fifo) = opened {
+            let _ = fifo.write_all(b"1");
+        }
     }
 
     /// Reads the spec.
@@ -251,6 +295,22 @@ mod tests {
         let runner = std::thread::spawn(move || runner_side.wait_at_gate());
         dir.open_gate().unwrap();
         runner.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn the_runner_waits_for_the_pipe_side_to_see_the_sync_sequence() {
+        let (_root, dir) = populated_job_dir();
+        let (mut reader, mut writer) = std::io::pipe().unwrap();
+        let runner_side = dir.clone();
+        let runner = std::thread::spawn(move || runner_side.sync_with_pipe_side(&mut writer));
+        // The "pty" carries the sequence; the pipe side acknowledges it.
+        let mut seen = vec![0u8; SYNC_SEQUENCE.len()];
+        std::io::Read::read_exact(&mut reader, &mut seen).unwrap();
+        assert_eq!(seen, SYNC_SEQUENCE);
+        dir.acknowledge_sync();
+        runner.join().unwrap().unwrap();
+        // With no runner waiting, an acknowledgement is a no-op.
+        dir.acknowledge_sync();
     }
 
     #[test]

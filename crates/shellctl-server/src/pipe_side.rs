@@ -12,7 +12,7 @@ use crate::job_files::{JobDir, OUTPUT, PIPE_DRAINED, PIPE_FAILED};
 use crate::layout::PRIVATE_FILE_MODE;
 use crate::store::{Store, StoreError};
 use shellctl_proto::JobId;
-use shellctl_term::{FilterOptions, run_filter};
+use shellctl_term::{FilterOptions, run_filter_with_sync};
 use std::fs::OpenOptions;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -42,7 +42,11 @@ pub fn run_pipe_side<R: Read + Send + 'static>(
         .append(true)
         .mode(PRIVATE_FILE_MODE)
         .open(job_dir.file(OUTPUT))
-        .and_then(|mut log| run_filter(input, &mut log, FilterOptions::default()));
+        .and_then(|mut log| {
+            run_filter_with_sync(input, &mut log, FilterOptions::default(), &mut || {
+                job_dir.acknowledge_sync();
+            })
+        });
     if let Err(err) = drained {
         let _ = job_dir.touch(PIPE_FAILED);
         return Err(err.into());

@@ -3,7 +3,8 @@
 //! It waits at the start gate, changes to the job's directory, applies the
 //! env overlay (as data, never through a shell), runs the script, and
 //! records the exit code and end time in the `exit` marker. It prints
-//! nothing of its own, so the job's output is the script's alone.
+//! nothing of its own, so the job's output is the script's alone (the one
+//! escape sequence it sends, the end-of-output sync, never reaches the log).
 //!
 //! Exit codes recorded, beyond the script's own: 111 when `cwd` cannot be
 //! entered, 127 when the program is not found, 126 when it cannot be
@@ -44,7 +45,11 @@ pub fn run_job(job_dir: &JobDir) -> io::Result<()> {
     job_dir.write_exit(&ExitMarker {
         exit_code,
         ended_at: now_timestamp(),
-    })
+    })?;
+    // Keep the pane open until the pipe side has all output (see
+    // `JobDir::sync_with_pipe_side`); the exit is recorded either way.
+    let _ = job_dir.sync_with_pipe_side(&mut std::io::stdout());
+    Ok(())
 }
 
 fn run_script(job_dir: &JobDir) -> i32 {

@@ -53,6 +53,22 @@ where
     R: Read + Send + 'static,
     W: Write,
 {
+    run_filter_with_sync(input, output, options, &mut || {})
+}
+
+/// [`run_filter`], calling `on_sync` each time a
+/// [`SYNC_SEQUENCE`](crate::sanitize::SYNC_SEQUENCE) arrives, after all
+/// text before it has been written and flushed.
+pub fn run_filter_with_sync<R, W>(
+    input: R,
+    output: &mut W,
+    options: FilterOptions,
+    on_sync: &mut dyn FnMut(),
+) -> io::Result<u64>
+where
+    R: Read + Send + 'static,
+    W: Write,
+{
     let (chunks_tx, chunks_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(CHANNEL_DEPTH);
     let reader = thread::Builder::new()
         .name("sanitize-pty-reader".to_owned())
@@ -79,6 +95,9 @@ where
             Ok(Ok(chunk)) => {
                 if let Err(err) = write(&sanitizer.feed(&chunk), output) {
                     break Err(err);
+                }
+                for _ in 0..sanitizer.take_sync_marks() {
+                    on_sync();
                 }
             }
             Ok(Err(read_err)) => break Err(read_err),

@@ -15,6 +15,6 @@ pub mod filter;
 pub mod sanitize;
 pub mod window;
 
-pub use filter::{FilterOptions, PARTIAL_LINE_QUIET, run_filter};
-pub use sanitize::{PtySanitizer, sanitize_all};
+pub use filter::{FilterOptions, PARTIAL_LINE_QUIET, run_filter, run_filter_with_sync};
+pub use sanitize::{PtySanitizer, SYNC_SEQUENCE, sanitize_all};
 pub use window::{OutputWindow, WindowError, read_window, tail_window};

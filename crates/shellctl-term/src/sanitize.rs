@@ -44,6 +44,13 @@
 
 use vte::{Params, Parser, Perform};
 
+/// A private OSC sequence the job runner prints after the script's last
+/// output. The sanitizer drops it like any OSC, and counts it (see
+/// [`PtySanitizer::take_sync_marks`]), so the pipe side learns that
+/// everything before it has arrived.
+pub const SYNC_SEQUENCE: &[u8] = b"\x1b]7779;shellctl-sync\x07";
+const SYNC_OSC_CODE: &[u8] = b"7779";
+
 /// Longest line kept in memory before it is committed without a newline.
 pub const MAX_LINE_CELLS: usize = 1 << 20;
 
@@ -60,6 +67,8 @@ pub struct PtySanitizer {
     /// The start of a multi-byte character cut off by the end of the last
     /// feed, kept back until the rest arrives.
     held: Vec<u8>,
+    /// [`SYNC_SEQUENCE`]s seen and not yet taken.
+    sync_marks: usize,
 }
 
 impl PtySanitizer {
@@ -90,9 +99,16 @@ impl PtySanitizer {
         let mut sink = Sink {
             line: &mut self.line,
             out: String::with_capacity(whole.len()),
+            sync_marks: &mut self.sync_marks,
         };
         self.parser.advance(&mut sink, whole);
         sink.out
+    }
+
+    /// How many [`SYNC_SEQUENCE`]s arrived since the last call. Text fed
+    /// before a mark has been returned by the feed that saw the mark.
+    pub fn take_sync_marks(&mut self) -> usize {
+        std::mem::take(&mut self.sync_marks)
     }
 
     /// Whether the current line holds text that has not been handed out.
@@ -115,6 +131,7 @@ impl PtySanitizer {
         let mut sink = Sink {
             line: &mut self.line,
             out: String::new(),
+            sync_marks: &mut self.sync_marks,
         };
         // A cut-off character at the very end: hand it to vte, then an ESC,
         // which makes vte give the sequence up as U+FFFD (or drop it, inside
@@ -319,6 +336,7 @@ impl LineModel {
 struct Sink<'a> {
     line: &'a mut LineModel,
     out: String,
+    sync_marks: &'a mut usize,
 }
 
 impl Perform for Sink<'_> {
@@ -345,6 +363,12 @@ impl Perform for Sink<'_> {
             // control, but it is a decoding error and must show as U+FFFD.
             0x80..=0x9f => self.line.put(REPLACEMENT, &mut self.out),
             _ => {}
+        }
+    }
+
+    fn osc_dispatch(&mut self, params: &[&[u8]], _bell_terminated: bool) {
+        if params.first() == Some(&SYNC_OSC_CODE) {
+            *self.sync_marks += 1;
         }
     }
 
@@ -478,6 +502,21 @@ mod tests {
         assert_eq!(cut_off_char_len(b"\x80\x80"), 0);
         assert_eq!(cut_off_char_len(b"\xe0\x80"), 0);
         assert_eq!(cut_off_char_len(b"\xff"), 0);
+    }
+
+    #[test]
+    fn sync_marks_are_counted_and_dropped_even_when_split() {
+        let mut s = PtySanitizer::new();
+        let mut input = b"last line\r\n".to_vec();
+        input.extend_from_slice(SYNC_SEQUENCE);
+        let (a, b) = input.split_at(14);
+        let mut out = s.feed(a);
+        assert_eq!(s.take_sync_marks(), 0);
+        out += &s.feed(b);
+        assert_eq!(out, "last line\n");
+        assert_eq!(s.take_sync_marks(), 1);
+        assert_eq!(s.take_sync_marks(), 0);
+        assert_eq!(clean(b"\x1b]7778;other\x07x\n"), "x\n");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use shellctl_server::job_files::{JobDir, JobSpec};
+use shellctl_term::SYNC_SEQUENCE;
 use std::collections::BTreeMap;
 use std::process::Command;
 
 /// Runs `script` in a fresh job dir with `cwd` and returns the recorded
-/// exit code and the runner's stdout (which must stay empty of its own).
+/// exit code and the runner's stdout up to its sync sequence (the runner
+/// prints nothing else of its own).
 fn run(script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
     let root = tempfile::tempdir().unwrap();
     let dir = JobDir::create(root.path().join("job")).unwrap();
@@ -23,7 +25,7 @@ fn run(script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
         },
     )
     .unwrap();
-    let runner = Command::new(env!("CARGO_BIN_EXE_shellctl"))
+    let mut runner = Command::new(env!("CARGO_BIN_EXE_shellctl"))
         .arg("job-runner")
         .arg("--job-dir")
         .arg(dir.path())
@@ -31,10 +33,21 @@ fn run(script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
         .spawn()
         .unwrap();
     dir.open_gate().unwrap();
-    let output = runner.wait_with_output().unwrap();
-    assert!(output.status.success());
+    // Play the pipe side: read until the runner's end-of-output sync
+    // sequence, then acknowledge it so the runner exits.
+    let mut stdout = runner.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.ends_with(SYNC_SEQUENCE) {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(n > 0, "runner closed stdout before syncing: {seen:?}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    dir.acknowledge_sync();
+    assert!(runner.wait().unwrap().success());
     let exit = dir.read_exit().unwrap().expect("exit marker");
-    (exit.exit_code, String::from_utf8(output.stdout).unwrap())
+    seen.truncate(seen.len() - SYNC_SEQUENCE.len());
+    (exit.exit_code, String::from_utf8(seen).unwrap())
 }
 
 #[test]
