@@ -113,6 +113,11 @@ fn validate_window(
     )
 }
 
+/// The grace of a terminate, in a body or a query: 0..=300 seconds.
+fn validate_grace(grace_seconds: f64) -> Result<(), ValidationError> {
+    float_in_range("grace_seconds", grace_seconds, 0.0, true, MAX_GRACE_SECONDS)
+}
+
 /// Body of `POST /v1/jobs/run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -253,13 +258,7 @@ impl Default for TerminateJobRequest {
 
 impl Validate for TerminateJobRequest {
     fn validate(&self) -> Result<(), ValidationError> {
-        float_in_range(
-            "grace_seconds",
-            self.grace_seconds,
-            0.0,
-            true,
-            MAX_GRACE_SECONDS,
-        )
+        validate_grace(self.grace_seconds)
     }
 }
 
@@ -325,13 +324,7 @@ impl Default for DeleteJobQuery {
 
 impl Validate for DeleteJobQuery {
     fn validate(&self) -> Result<(), ValidationError> {
-        float_in_range(
-            "grace_seconds",
-            self.grace_seconds,
-            0.0,
-            true,
-            MAX_GRACE_SECONDS,
-        )
+        validate_grace(self.grace_seconds)
     }
 }
 

@@ -158,25 +158,37 @@ async fn errors_are_json_on_stderr_with_distinct_exit_codes() {
     assert!(json_out(&blocking(c).await).is_array());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_follow_streams_lines_before_the_job_ends_and_exits_with_its_code() {
-    let server = TestServer::start();
-    let mut child = cli(&server)
-        .args([
-            "run",
-            "--follow",
-            "echo first; read x; echo \"got $x\"; exit 7",
-        ])
+/// Starts `shellctl run --follow SCRIPT`, waits for its first line, and
+/// returns the process, the rest of its stdout, that line and the job's id.
+async fn follow_first_line(
+    server: &TestServer,
+    script: &str,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+    String,
+) {
+    let mut child = cli(server)
+        .args(["run", "--follow", script])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     lines.read_line(&mut first).unwrap();
-    assert_eq!(first, "first\n");
-    // The job is still waiting for input: the line came before its end.
+    // The job still runs: the line came before its end.
     let (_, listed) = server.get("/v1/jobs?status=running").await;
     let id = listed["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+    (child, lines, first, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_follow_streams_lines_before_the_job_ends_and_exits_with_its_code() {
+    let server = TestServer::start();
+    let (mut child, mut lines, first, id) =
+        follow_first_line(&server, "echo first; read x; echo \"got $x\"; exit 7").await;
+    assert_eq!(first, "first\n");
     let (status, _) = server
         .post(
             &format!("/v1/jobs/{id}/input"),
@@ -198,17 +210,8 @@ async fn run_follow_streams_lines_before_the_job_ends_and_exits_with_its_code() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_following_terminates_the_job_and_exits_130() {
     let server = TestServer::start();
-    let mut child = cli(&server)
-        .args(["run", "--follow", "echo ready; sleep 1000"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    lines.read_line(&mut first).unwrap();
+    let (mut child, _lines, first, id) = follow_first_line(&server, "echo ready; sleep 1000").await;
     assert_eq!(first, "ready\n");
-    let (_, listed) = server.get("/v1/jobs?status=running").await;
-    let id = listed["jobs"][0]["job_id"].as_str().unwrap().to_owned();
     assert!(
         Command::new("kill")
             .args(["-INT", &child.id().to_string()])
