@@ -155,6 +155,11 @@ fn parse_env(pairs: &[String]) -> anyhow::Result<Option<EnvOverlay>> {
 /// Prints output as it arrives until the job ends; Ctrl-C terminates the
 /// job. Returns the exit code that mirrors the job's end.
 async fn follow(client: &ShellctlClient, mut chunks: Follow<'_>) -> anyhow::Result<u8> {
+    // Registered before the first output is printed: `ctrl_c()` would only
+    // install its handler when first polled, and a Ctrl-C right after the
+    // first line would then kill the process instead of terminating the job.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the Ctrl-C handler")?;
     let mut last: Option<JobResult> = None;
     loop {
         tokio::select! {
@@ -168,7 +173,7 @@ async fn follow(client: &ShellctlClient, mut chunks: Follow<'_>) -> anyhow::Resu
                 Some(Err(err)) => return Err(err.into()),
                 None => break,
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.recv() => {
                 if let Some(job) = &last {
                     client.terminate(job.job_id.as_str(), None).await?;
                 }
