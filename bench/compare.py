@@ -21,13 +21,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from leanhttp import LeanClient, probe_health
+
+
+# Jobs that ended without the output they should have printed, by server port.
+FAILURES: dict[int, int] = {}
+
+
+def note_failure(port: int) -> None:
+    FAILURES[port] = FAILURES.get(port, 0) + 1
 
 
 @dataclass
 class Server:
     name: str
-    base: str
+    port: int
     proc: subprocess.Popen
     root: Path
 
@@ -56,14 +64,10 @@ def start_server(name: str, argv: list[str], root: Path, env: dict[str, str]) ->
     state, run = root / "state", root / "run"
     cmd = argv + ["serve", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state), "--runtime-dir", str(run)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return Server(name, base, proc, root)
-        except httpx.HTTPError:
-            pass
+        if probe_health("127.0.0.1", port):
+            return Server(name, port, proc, root)
         time.sleep(0.05)
     proc.kill()
     raise SystemExit(f"{name} server did not come up")
@@ -80,16 +84,32 @@ def stop_server(server: Server) -> None:
     for sock in (server.root / "run").glob("**/*"):
         if sock.is_socket():
             subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True)
+    kill_leftovers(server.root)
 
 
-async def run(client: httpx.AsyncClient, script: str, **extra) -> dict:
+def kill_leftovers(root: Path) -> None:
+    """Kills processes that still name `root` in their command line (the
+    reference's pipe sides outlive its tmux server for minutes and would
+    load the machine during later measurements)."""
+    marker = str(root).encode()
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit() or int(proc_dir.name) == os.getpid():
+            continue
+        try:
+            if marker in (proc_dir / "cmdline").read_bytes():
+                os.kill(int(proc_dir.name), 9)
+        except (OSError, ValueError):
+            pass
+
+
+async def run(client: LeanClient, script: str, **extra) -> dict:
     body = {"script": script, **extra}
     response = await client.post("/v1/jobs/run", json=body, timeout=600)
     response.raise_for_status()
     return response.json()
 
 
-async def wait(client: httpx.AsyncClient, job_id: str, offset: int, **extra) -> dict:
+async def wait(client: LeanClient, job_id: str, offset: int, **extra) -> dict:
     response = await client.post(f"/v1/jobs/{job_id}/wait", json={"offset": offset, **extra}, timeout=600)
     response.raise_for_status()
     return response.json()
@@ -123,7 +143,7 @@ async def bench_first_line(client, n: int) -> float:
             result = await wait(client, result["job_id"], result["offset"], idle_flush_seconds=0, timeout=30)
         arrived = time.time()
         if not result["output"].strip():
-            FAILURES[client.base_url.port] = FAILURES.get(client.base_url.port, 0) + 1
+            note_failure(client.port)
             continue
         printed = float(result["output"].split()[0])
         lags.append(arrived - printed)
@@ -137,15 +157,13 @@ async def bench_concurrent(client, n: int) -> float:
         while not result["done"]:
             result = await wait(client, result["job_id"], result["offset"])
         if result["status"] != "exited" or not result["output"].startswith("job-"):
-            FAILURES[client.base_url.port] = FAILURES.get(client.base_url.port, 0) + 1
+            note_failure(client.port)
 
     start = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
     return time.perf_counter() - start
 
 
-# Jobs that ended without the output they should have printed, by server port.
-FAILURES: dict[int, int] = {}
 
 PIPELINE_SCRIPT = "yes 'the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLM' | head -c {n}"
 
@@ -157,7 +175,7 @@ async def bench_pipeline(client, size: int) -> float:
     elapsed = time.perf_counter() - start
     if got < size:
         # Output lost: counts as a failed job; the rate is of what arrived.
-        FAILURES[client.base_url.port] = FAILURES.get(client.base_url.port, 0) + 1
+        note_failure(client.port)
     return got / elapsed / 1e6
 
 
@@ -165,6 +183,8 @@ def bench_bare_tmux(size: int, root: Path) -> float:
     """The ceiling: a bare tmux pane piped into `cat`, no sanitizer."""
     sock, out, done = root / "bare.sock", root / "bare.out", root / "bare.done"
     script = root / "bare.sh"
+    for stale in (out, done):
+        stale.unlink(missing_ok=True)
     script.write_text(f"sleep 0.2; {PIPELINE_SCRIPT.format(n=size)}\n")
     start = time.perf_counter()
     subprocess.run(
@@ -219,33 +239,37 @@ async def measure(server: Server, quick: bool, results: dict) -> None:
     """Runs every workload; an error of ours fails the run, an error of the
     reference is recorded as NaN (it fails jobs on its own, see FAILURES)."""
     strict = server.name == "ours"
-    async with httpx.AsyncClient(base_url=server.base) as client:
-        port = client.base_url.port
-        r = results.setdefault(server.name, {})
-        n = 3 if quick else 15
-        workloads = [
-            ("rss_mib", lambda: bench_rss(server, client)),
-            ("run_to_done_ms", lambda: scaled(1000, bench_run_to_done(client, n))),
-            ("first_line_ms", lambda: scaled(1000, bench_first_line(client, 2 if quick else 5))),
-            ("concurrent32_s", lambda: bench_concurrent(client, 4 if quick else 32)),
-            ("pipeline_mbs", lambda: bench_pipeline(client, 1_000_000 if quick else 20_000_000)),
-            ("idle_cpu_pct", lambda: bench_idle_waiters(server, client, 1 if quick else 5)),
-        ]
-        for key, workload in workloads:
-            try:
-                r[key] = await workload()
-            except Exception as err:  # noqa: BLE001 - the reference's own faults
-                if strict:
-                    raise
-                print(f"reference: {key} failed: {err!r}", file=sys.stderr)
-                r[key] = float("nan")
-                FAILURES[port] = FAILURES.get(port, 0) + 1
-        r["rss_end_mib"] = server.pid_stats()[1] / (1024 * 1024)
-        r["failed_jobs"] = FAILURES.get(port, 0)
+    client = LeanClient("127.0.0.1", server.port)
+    port = server.port
+    r = results.setdefault(server.name, {})
+    n = 3 if quick else 15
+    workloads = [
+        ("rss_mib", lambda: bench_rss(server, client)),
+        ("run_to_done_ms", lambda: scaled(1000, bench_run_to_done(client, n))),
+        ("first_line_ms", lambda: scaled(1000, bench_first_line(client, 2 if quick else 5))),
+        ("concurrent32_s", lambda: bench_concurrent(client, 4 if quick else 32)),
+        ("pipeline_mbs", lambda: median_of(1 if quick else 3, lambda: bench_pipeline(client, 1_000_000 if quick else 20_000_000))),
+        ("idle_cpu_pct", lambda: bench_idle_waiters(server, client, 1 if quick else 5)),
+    ]
+    for key, workload in workloads:
+        try:
+            r[key] = await workload()
+        except Exception as err:  # noqa: BLE001 - the reference's own faults
+            if strict:
+                raise
+            print(f"reference: {key} failed: {err!r}", file=sys.stderr)
+            r[key] = float("nan")
+            note_failure(port)
+    r["rss_end_mib"] = server.pid_stats()[1] / (1024 * 1024)
+    r["failed_jobs"] = FAILURES.get(port, 0)
 
 
 async def scaled(factor: float, value) -> float:
     return factor * await value
+
+
+async def median_of(runs: int, workload) -> float:
+    return statistics.median([await workload() for _ in range(runs)])
 
 
 def main() -> None:
@@ -274,7 +298,8 @@ def main() -> None:
             finally:
                 stop_server(server)
         size = 1_000_000 if args.quick else 20_000_000
-        results["ours"]["bare_tmux_mbs"] = results["reference"]["bare_tmux_mbs"] = bench_bare_tmux(size, root)
+        ceiling = statistics.median(bench_bare_tmux(size, root) for _ in range(1 if args.quick else 3))
+        results["ours"]["bare_tmux_mbs"] = results["reference"]["bare_tmux_mbs"] = ceiling
         data = root / "coloured.log"
         coloured_log(data, 2_000_000 if args.quick else 50_000_000)
         results["ours"]["sanitizer_mbs"] = bench_sanitizer([args.ours], data, env)
@@ -285,14 +310,14 @@ def main() -> None:
         ("run `echo hi` to done, median (ms)", "run_to_done_ms", "lower"),
         ("line printed -> waiter has it, median (ms)", "first_line_ms", "lower"),
         (f"{4 if args.quick else 32} concurrent echo jobs, wall (s)", "concurrent32_s", "lower"),
-        ("output pipeline PTY->log->wait (MB/s)", "pipeline_mbs", "higher"),
-        ("bare tmux pipe-pane into cat (MB/s, ceiling)", "bare_tmux_mbs", "same"),
+        ("output pipeline PTY->log->wait, median of 3 (MB/s)", "pipeline_mbs", "higher"),
+        ("bare tmux pipe-pane into cat, median of 3 (MB/s)", "bare_tmux_mbs", "same"),
         ("20 idle long-poll waiters (% of a core)", "idle_cpu_pct", "lower"),
         ("server RSS after 20 jobs on a fresh server (MiB)", "rss_mib", "lower"),
         ("server RSS after all of the above (MiB)", "rss_end_mib", "lower"),
         ("sanitize-pty alone, coloured log (MB/s)", "sanitizer_mbs", "higher"),
     ]
-    print(f"{'figure':48} {'ours':>10} {'reference':>10} {'ratio':>10}")
+    print(f"{'figure':52} {'ours':>10} {'reference':>10} {'ratio':>10}")
     for label, key, better in rows:
         a, b = ours[key], ref[key]
         if better == "lower":
@@ -301,8 +326,8 @@ def main() -> None:
             ratio = f"{a / b:.1f}x" if b > 0 else "inf"
         else:
             ratio = "-"
-        print(f"{label:48} {a:10.2f} {b:10.2f} {ratio:>10}")
-    print(f"{'jobs that ended without their output':48} {ours['failed_jobs']:10d} {ref['failed_jobs']:10d}")
+        print(f"{label:52} {a:10.2f} {b:10.2f} {ratio:>10}")
+    print(f"{'jobs that ended without their output':52} {ours['failed_jobs']:10d} {ref['failed_jobs']:10d}")
     pipeline_share = 100 * ours["pipeline_mbs"] / ours["bare_tmux_mbs"]
     print(f"our pipeline reaches {pipeline_share:.0f}% of the bare tmux ceiling")
     print("ratio: how many times better ours is (reference/ours for times, ours/reference for rates)")
