@@ -9,7 +9,8 @@
 //! - [`pipe_side`]: the pipe side of a job: sanitize into `output.log`, then
 //!   commit the exit to SQLite even while the server is down.
 //!
-//! - [`tmux`]: the jobs' tmux server;
+//! - [`tmux`]: the jobs' tmux server, through [`tmux_control`] (a
+//!   persistent control-mode client) or one command line per call;
 //! - [`watcher`]: inotify wake-ups for waiters;
 //! - [`service`]: what every route does, the monitor and GC;
 //! - [`api`]: the v1 HTTP API; [`serve`]: listener and shutdown.
@@ -24,6 +25,7 @@ pub mod serve;
 pub mod service;
 pub mod store;
 pub mod tmux;
+pub mod tmux_control;
 pub mod watcher;
 
 pub use layout::{LayoutError, StateLayout};

@@ -29,6 +29,8 @@ pub struct ServeConfig {
     pub gc_retention: Duration,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// How the server talks to tmux.
+    pub tmux_client: crate::tmux::TmuxClientMode,
 }
 
 /// Why the server could not run.
@@ -74,6 +76,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             layout: config.layout.clone(),
             shellctl_bin: config.shellctl_bin.clone(),
             default_cwd: config.default_cwd.clone(),
+            tmux_client: config.tmux_client,
         },
         shutdown_rx.clone(),
     )

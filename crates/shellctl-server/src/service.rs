@@ -13,7 +13,7 @@ use crate::job_files::{
 };
 use crate::layout::StateLayout;
 use crate::store::{JobRecord, Store, StoreError};
-use crate::tmux::{JobLaunch, Tmux, TmuxError};
+use crate::tmux::{JobLaunch, Tmux, TmuxClientMode, TmuxError};
 use crate::watcher::JobWatcher;
 use shellctl_proto::timestamp::{format_timestamp, now_timestamp};
 use shellctl_proto::*;
@@ -98,6 +98,8 @@ pub struct ServiceConfig {
     pub shellctl_bin: PathBuf,
     /// The working directory of jobs that name none (the server's home).
     pub default_cwd: PathBuf,
+    /// How the server talks to tmux.
+    pub tmux_client: TmuxClientMode,
 }
 
 /// The job service.
@@ -127,7 +129,11 @@ impl Service {
                 .await
                 .map_err(|e| ServiceError::Internal(e.to_string()))??,
         );
-        let tmux = Tmux::new(config.layout.tmux_socket(), config.shellctl_bin.clone());
+        let tmux = Tmux::new(
+            config.layout.tmux_socket(),
+            config.shellctl_bin.clone(),
+            config.tmux_client,
+        );
         tmux.ensure_server().await?;
         let watcher =
             JobWatcher::new().map_err(|e| ServiceError::Internal(format!("inotify: {e}")))?;
@@ -619,6 +625,7 @@ impl Service {
     /// One look at every live job: commit drained exits, fail jobs whose
     /// pipe died, mark jobs whose session vanished `lost`.
     pub async fn monitor_pass(&self) -> Result<(), ServiceError> {
+        self.tmux.ensure_control().await;
         let live = self.db(Store::live_jobs).await?;
         if live.is_empty() {
             return Ok(());
@@ -703,9 +710,17 @@ impl Service {
         let mut gc = tokio::time::interval(gc_interval.max(Duration::from_secs(1)));
         monitor.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         gc.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A control client ends when the tmux server dies: look at once
+        // instead of at the next tick.
+        let tmux_gone = self.tmux.control_ended().unwrap_or_default();
         loop {
             tokio::select! {
                 _ = monitor.tick() => {
+                    if let Err(err) = self.monitor_pass().await {
+                        tracing::warn!("monitor pass failed: {err}");
+                    }
+                }
+                () = tmux_gone.notified() => {
                     if let Err(err) = self.monitor_pass().await {
                         tracing::warn!("monitor pass failed: {err}");
                     }
@@ -717,7 +732,10 @@ impl Service {
                         Err(err) => tracing::warn!("gc pass failed: {err}"),
                     }
                 }
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    self.tmux.close_control();
+                    return;
+                }
             }
         }
     }

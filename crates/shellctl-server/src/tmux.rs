@@ -1,16 +1,36 @@
 //! Driving the jobs' tmux server: one server per state dir, on its own
 //! socket in the private runtime dir, with no user config.
 //!
-//! Every call is one `tmux` client process; a job starts with a single call
-//! (`new-session … ; pipe-pane …`), so the pipe is attached in the same
-//! server loop iteration that creates the pane and none of the job's output
-//! is lost. Nothing here runs on a waiter's path: waits watch files.
+//! Commands travel over a persistent control-mode client
+//! ([`crate::tmux_control`]) when one runs, and otherwise as one `tmux`
+//! client process per call (the fallback, and the whole story with
+//! [`TmuxClientMode::Cli`]). The job start attaches the pipe before the
+//! runner is let through its start gate, so none of the job's output is
+//! lost. Nothing here runs on a waiter's path: waits watch files.
 
+use crate::tmux_control::{ControlClient, ControlError};
 use shellctl_proto::JobId;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::process::Command;
+use tokio::sync::Notify;
+
+/// After a control client fails to start, the plain command line serves
+/// alone this long before the next attempt.
+const CONTROL_RETRY: Duration = Duration::from_secs(10);
+
+/// How the server talks to tmux.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TmuxClientMode {
+    /// A persistent control-mode client, the command line as fallback.
+    #[default]
+    Control,
+    /// One `tmux` process per command.
+    Cli,
+}
 
 /// Prefix of every job's session name.
 pub const SESSION_PREFIX: &str = "shellctl-job-";
@@ -63,15 +83,90 @@ pub struct JobLaunch<'a> {
 pub struct Tmux {
     socket: PathBuf,
     shellctl: PathBuf,
+    /// `None` in [`TmuxClientMode::Cli`].
+    control: Option<Arc<ControlSlot>>,
+}
+
+/// The current control client, if any, and when to try starting one.
+#[derive(Debug, Default)]
+struct ControlSlot {
+    client: Mutex<Option<Arc<ControlClient>>>,
+    retry_at: Mutex<Option<Instant>>,
+    /// Notified when a control client ends (the tmux server died).
+    ended: Arc<Notify>,
+}
+
+/// Whether a command may be sent again after its control client ended
+/// without answering (it may have run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    Safe,
+    Unsafe,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Both slots hold a single value; a panic cannot leave them torn.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Tmux {
     /// A driver for the server on `socket`; jobs run `shellctl` from
     /// `shellctl_bin` (the runner and the pipe side).
-    pub fn new(socket: PathBuf, shellctl_bin: PathBuf) -> Self {
+    pub fn new(socket: PathBuf, shellctl_bin: PathBuf, mode: TmuxClientMode) -> Self {
         Tmux {
             socket,
             shellctl: shellctl_bin,
+            control: (mode == TmuxClientMode::Control).then(Arc::default),
+        }
+    }
+
+    /// Notified whenever a control client ends, which usually means the
+    /// tmux server died; `None` in [`TmuxClientMode::Cli`].
+    pub fn control_ended(&self) -> Option<Arc<Notify>> {
+        self.control.as_ref().map(|slot| Arc::clone(&slot.ended))
+    }
+
+    /// Whether a control client is serving commands right now.
+    pub fn control_is_live(&self) -> bool {
+        self.live_control().is_some()
+    }
+
+    fn live_control(&self) -> Option<Arc<ControlClient>> {
+        let slot = self.control.as_ref()?;
+        lock(&slot.client)
+            .as_ref()
+            .filter(|client| client.is_alive())
+            .cloned()
+    }
+
+    /// Starts a control client if the mode wants one and none runs (at
+    /// most once per ten seconds after a failure). Failure is not an
+    /// error: the command line keeps serving.
+    pub async fn ensure_control(&self) {
+        let Some(slot) = &self.control else { return };
+        if self.live_control().is_some() {
+            return;
+        }
+        if lock(&slot.retry_at).is_some_and(|at| Instant::now() < at) {
+            return;
+        }
+        match ControlClient::start(&self.socket, Arc::clone(&slot.ended)).await {
+            Ok(client) => {
+                *lock(&slot.client) = Some(Arc::new(client));
+                *lock(&slot.retry_at) = None;
+            }
+            Err(err) => {
+                tracing::warn!("tmux control mode unavailable, using the command line: {err}");
+                *lock(&slot.retry_at) = Some(Instant::now() + CONTROL_RETRY);
+            }
+        }
+    }
+
+    /// Ends the control client (at shutdown): tmux detaches it when its
+    /// input closes.
+    pub fn close_control(&self) {
+        if let Some(slot) = &self.control {
+            lock(&slot.client).take();
         }
     }
 
@@ -80,7 +175,25 @@ impl Tmux {
         format!("{SESSION_PREFIX}{job_id}")
     }
 
-    async fn run(&self, args: Vec<OsString>) -> Result<String, TmuxError> {
+    /// Runs `args` (commands separated by `;` words, as on tmux's command
+    /// line) on the control client if one runs, else as a tmux process.
+    async fn run(&self, args: Vec<OsString>, repeat: Repeat) -> Result<String, TmuxError> {
+        if let Some(client) = self.live_control() {
+            if let Some(words) = utf8_words(&args) {
+                match run_by_control(&client, &words).await {
+                    Ok(output) => return Ok(output),
+                    Err(err) => {
+                        if let Some(failure) = control_failure(&args, err, repeat) {
+                            return Err(failure);
+                        }
+                    }
+                }
+            }
+        }
+        self.run_cli(args).await
+    }
+
+    async fn run_cli(&self, args: Vec<OsString>) -> Result<String, TmuxError> {
         let output = Command::new("tmux")
             .arg("-S")
             .arg(&self.socket)
@@ -97,17 +210,17 @@ impl Tmux {
         if stderr.contains("no server running") || stderr.contains("error connecting") {
             return Err(TmuxError::NoServer);
         }
-        let command = args
-            .first()
-            .map(|a| a.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Err(TmuxError::Failed { command, stderr })
+        Err(TmuxError::Failed {
+            command: command_name(&args),
+            stderr,
+        })
     }
 
     /// Starts the tmux server if needed and keeps it alive without sessions,
     /// so no job pays for a server start.
+    /// Then starts the control client (see [`Tmux::ensure_control`]).
     pub async fn ensure_server(&self) -> Result<(), TmuxError> {
-        self.run(args([
+        self.run_cli(args([
             "start-server",
             ";",
             "set-option",
@@ -115,24 +228,27 @@ impl Tmux {
             "exit-empty",
             "off",
         ]))
-        .await
-        .map(drop)
+        .await?;
+        self.ensure_control().await;
+        Ok(())
     }
 
     /// Starts a job: a detached session running the runner, with the pipe
-    /// side attached in the same call.
+    /// side attached. The runner waits at its gate until the pipe side is
+    /// ready, so the pipe may follow the session in a second command.
     pub async fn start_job(&self, launch: &JobLaunch<'_>) -> Result<(), TmuxError> {
         let session = Self::session_name(launch.job_id);
-        // The pipe command is a shell string (tmux runs it with `sh -c`):
-        // every piece is quoted; the job id is validated and needs none.
+        // The pipe command is a shell string (tmux runs it with `sh -c`)
+        // and a format: every piece is quoted for sh, and `#` doubled so
+        // tmux keeps it; the job id is validated and needs neither.
         let pipe_command = format!(
             "exec {} sanitize-pty --job-id {} --job-dir {} --state-dir {}",
-            shell_quote(&self.shellctl.to_string_lossy()),
+            format_literal(&shell_quote(&self.shellctl.to_string_lossy())),
             launch.job_id,
-            shell_quote(&launch.job_dir.to_string_lossy()),
-            shell_quote(&launch.state_dir.to_string_lossy()),
+            format_literal(&shell_quote(&launch.job_dir.to_string_lossy())),
+            format_literal(&shell_quote(&launch.state_dir.to_string_lossy())),
         );
-        let mut call: Vec<OsString> = args([
+        let mut new_session: Vec<OsString> = args([
             "new-session",
             "-d",
             "-s",
@@ -144,18 +260,20 @@ impl Tmux {
         ]);
         // Given as separate arguments, the runner is executed directly,
         // without a shell.
-        call.push(self.shellctl.clone().into_os_string());
-        call.extend(args(["job-runner", "--job-dir"]));
-        call.push(launch.job_dir.as_os_str().to_owned());
-        call.extend(args([
-            ";",
+        new_session.push(self.shellctl.clone().into_os_string());
+        new_session.extend(args(["job-runner", "--job-dir"]));
+        new_session.push(launch.job_dir.as_os_str().to_owned());
+        let pipe_pane = args([
             "pipe-pane",
             "-o",
             "-t",
             &format!("{session}:0.0"),
             &pipe_command,
-        ]));
-        self.run(call).await.map(drop)
+        ]);
+        let mut call = new_session;
+        call.push(";".into());
+        call.extend(pipe_pane);
+        self.run(call, Repeat::Unsafe).await.map(drop)
     }
 
     /// Types the contents of `file` into the job's pane, as pasted text
@@ -173,13 +291,13 @@ impl Tmux {
             "-t",
             &format!("{}:0.0", Self::session_name(job_id)),
         ]));
-        self.run(call).await.map(drop)
+        self.run(call, Repeat::Unsafe).await.map(drop)
     }
 
     /// Sends Ctrl-C to the job's pane.
     pub async fn send_ctrl_c(&self, job_id: &JobId) -> Result<(), TmuxError> {
         let target = format!("{}:0.0", Self::session_name(job_id));
-        self.run(args(["send-keys", "-t", &target, "C-c"]))
+        self.run(args(["send-keys", "-t", &target, "C-c"]), Repeat::Unsafe)
             .await
             .map(drop)
     }
@@ -187,7 +305,10 @@ impl Tmux {
     /// Kills the job's session; a session already gone is not an error.
     pub async fn kill_session(&self, job_id: &JobId) -> Result<(), TmuxError> {
         let target = Self::session_name(job_id);
-        match self.run(args(["kill-session", "-t", &target])).await {
+        match self
+            .run(args(["kill-session", "-t", &target]), Repeat::Safe)
+            .await
+        {
             Ok(_) | Err(TmuxError::NoServer) => Ok(()),
             Err(TmuxError::Failed { stderr, .. }) if stderr.contains("can't find") => Ok(()),
             Err(err) => Err(err),
@@ -197,12 +318,15 @@ impl Tmux {
     /// The panes of all job sessions, by job id, in one call.
     pub async fn job_panes(&self) -> Result<HashMap<String, PaneState>, TmuxError> {
         let listing = match self
-            .run(args([
-                "list-panes",
-                "-a",
-                "-F",
-                "#{session_name} #{pane_pipe} #{pane_dead}",
-            ]))
+            .run(
+                args([
+                    "list-panes",
+                    "-a",
+                    "-F",
+                    "#{session_name} #{pane_pipe} #{pane_dead}",
+                ]),
+                Repeat::Safe,
+            )
             .await
         {
             Ok(listing) => listing,
@@ -227,6 +351,65 @@ impl Tmux {
 
 fn args<const N: usize>(items: [&str; N]) -> Vec<OsString> {
     items.iter().map(OsString::from).collect()
+}
+
+/// Sends each `;`-separated command as its own line (one line, one
+/// answer), all before awaiting any, and joins their outputs. The first
+/// failure is the answer; `Closed` only if nothing was sent.
+async fn run_by_control(client: &ControlClient, words: &[&str]) -> Result<String, ControlError> {
+    if words.iter().any(|word| word.contains(['\n', '\r'])) {
+        return Err(ControlError::Unrepresentable);
+    }
+    let mut answers = Vec::new();
+    for command in words.split(|word| *word == ";") {
+        match client.submit(command) {
+            Ok(answer) => answers.push(answer),
+            Err(ControlError::Closed) if !answers.is_empty() => return Err(ControlError::Lost),
+            Err(err) => return Err(err),
+        }
+    }
+    let mut output = String::new();
+    for answer in answers {
+        output.push_str(&answer.answer().await?);
+    }
+    Ok(output)
+}
+
+fn utf8_words(args: &[OsString]) -> Option<Vec<&str>> {
+    args.iter().map(|arg| arg.to_str()).collect()
+}
+
+fn command_name(args: &[OsString]) -> String {
+    args.first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn lost(args: &[OsString]) -> TmuxError {
+    TmuxError::Failed {
+        command: command_name(args),
+        stderr: ControlError::Lost.to_string(),
+    }
+}
+
+/// What a control-mode failure means for the caller: `None` when the
+/// command line should take the command instead (it never ran, or running
+/// it again is harmless), else the error to report.
+fn control_failure(args: &[OsString], err: ControlError, repeat: Repeat) -> Option<TmuxError> {
+    match err {
+        ControlError::Closed | ControlError::Unrepresentable => None,
+        ControlError::Lost if repeat == Repeat::Safe => None,
+        ControlError::Lost => Some(lost(args)),
+        ControlError::Command(stderr) => Some(TmuxError::Failed {
+            command: command_name(args),
+            stderr,
+        }),
+    }
+}
+
+/// Escapes `text` for a tmux format, so it expands to itself.
+pub fn format_literal(text: &str) -> String {
+    text.replace('#', "##")
 }
 
 /// Quotes `text` for `sh`: single quotes, with embedded ones spliced in.

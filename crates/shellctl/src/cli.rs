@@ -251,6 +251,20 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// How to talk to tmux: `control` keeps one control-mode client
+    /// (`tmux -C`) and falls back to the command line; `cli` runs one
+    /// `tmux` process per command.
+    #[arg(long, value_enum, default_value_t = TmuxClientArg::Control)]
+    pub tmux_client: TmuxClientArg,
+}
+
+/// Values of `serve --tmux-client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TmuxClientArg {
+    /// A persistent control-mode client.
+    Control,
+    /// One tmux process per command.
+    Cli,
 }
 
 /// Arguments of `shellctl job-runner`.

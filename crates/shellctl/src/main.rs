@@ -16,6 +16,7 @@ use cli::{Cli, Command, JobRunnerArgs, RunnerExitArgs, SanitizePtyArgs, ServeArg
 use shellctl_proto::JobId;
 use shellctl_server::StateLayout;
 use shellctl_server::job_files::JobDir;
+use shellctl_server::tmux::TmuxClientMode;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
@@ -156,6 +157,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.gc_finished_job_retention_seconds,
         )?,
         max_body_bytes: args.max_body_bytes,
+        tmux_client: match args.tmux_client {
+            cli::TmuxClientArg::Control => TmuxClientMode::Control,
+            cli::TmuxClientArg::Cli => TmuxClientMode::Cli,
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(shellctl_server::serve::serve(config))?;

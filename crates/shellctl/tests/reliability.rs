@@ -114,7 +114,11 @@ async fn three_hundred_sequential_jobs_leak_nothing() {
     }
     let sessions = server.tmux(&["list-sessions", "-F", "#{session_name}"]);
     let names = String::from_utf8_lossy(&sessions.stdout);
-    assert!(names.trim().is_empty(), "sessions left over: {names}");
+    let jobs: Vec<&str> = names
+        .lines()
+        .filter(|name| name.starts_with("shellctl-job-"))
+        .collect();
+    assert!(jobs.is_empty(), "job sessions left over: {jobs:?}");
 }
 
 /// A small deterministic generator (xorshift), so a failure reproduces.

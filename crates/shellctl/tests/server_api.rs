@@ -28,6 +28,24 @@ const VIEW_FIELDS: &[&str] = &[
     "offset",
 ];
 
+/// Runs a scenario `async fn name(mode: TmuxMode)` once per way the server
+/// talks to tmux: a test `name::control_mode` and a test `name::cli_mode`.
+macro_rules! in_both_modes {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn control_mode() {
+                super::$scenario(super::TmuxMode::Control).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cli_mode() {
+                super::$scenario(super::TmuxMode::Cli).await
+            }
+        }
+    };
+}
+
 fn id_of(result: &Value) -> String {
     result["job_id"].as_str().unwrap().to_owned()
 }
@@ -93,9 +111,9 @@ async fn env_overlay_keeps_path_and_passes_values_as_data() {
     assert_eq!(result["exit_code"], 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_output_and_prompts_are_visible_before_exit_and_input_round_trips() {
-    let server = TestServer::start();
+in_both_modes!(live_output_and_prompts_are_visible_before_exit_and_input_round_trips);
+async fn live_output_and_prompts_are_visible_before_exit_and_input_round_trips(mode: TmuxMode) {
+    let server = TestServer::start_in(mode);
     let result = server
         .run(json!({"script": "echo first; printf 'Name: '; read name; echo \"hello $name\"; read _", "timeout": 30, "idle_flush_seconds": 0.2}))
         .await;
@@ -260,9 +278,9 @@ async fn cwd_default_explicit_tilde_and_missing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminate_keeps_trap_output_and_is_idempotent() {
-    let server = TestServer::start();
+in_both_modes!(terminate_keeps_trap_output_and_is_idempotent);
+async fn terminate_keeps_trap_output_and_is_idempotent(mode: TmuxMode) {
+    let server = TestServer::start_in(mode);
     let result = server
         .run(json!({"script": "trap 'echo cleanup; exit 5' INT; echo armed; while :; do sleep 0.1; done", "idle_flush_seconds": 0.2}))
         .await;
@@ -538,7 +556,6 @@ async fn a_job_survives_a_server_crash_and_finishes_with_full_output() {
         (json!("exited"), json!(7))
     );
     drop(restarted);
-    let _ = server.tmux(&["kill-server"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -573,12 +590,11 @@ async fn sigterm_exits_promptly_and_leaves_jobs_running() {
     let (output, done) = restarted.wait_done(&id, 0).await;
     assert_eq!(output, "up\nz\ngot z\n");
     assert_eq!(done["exit_code"], 0);
-    let _ = restarted.tmux(&["kill-server"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_tmux_server_makes_jobs_lost_and_new_jobs_still_work() {
-    let server = TestServer::start();
+in_both_modes!(a_killed_tmux_server_makes_jobs_lost_and_new_jobs_still_work);
+async fn a_killed_tmux_server_makes_jobs_lost_and_new_jobs_still_work(mode: TmuxMode) {
+    let server = TestServer::start_in(mode);
     let result = server
         .run(json!({"script": "sleep 1000", "timeout": 0.2}))
         .await;
@@ -675,12 +691,11 @@ async fn sigterm_ends_in_flight_waits_early() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"status\":\"running\""), "{response}");
     assert!(server.child.wait().unwrap().success());
-    let _ = server.tmux(&["kill-server"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_concurrent_jobs_all_finish_with_their_own_output() {
-    let server = std::sync::Arc::new(TestServer::start());
+in_both_modes!(many_concurrent_jobs_all_finish_with_their_own_output);
+async fn many_concurrent_jobs_all_finish_with_their_own_output(mode: TmuxMode) {
+    let server = std::sync::Arc::new(TestServer::start_in(mode));
     let mut tasks = Vec::new();
     for i in 0..48 {
         let server = std::sync::Arc::clone(&server);
@@ -700,4 +715,84 @@ async fn many_concurrent_jobs_all_finish_with_their_own_output() {
             (format!("job-{i}\n"), json!("exited"), json!(0))
         );
     }
+}
+
+in_both_modes!(state_paths_with_shell_and_tmux_metacharacters_work);
+async fn state_paths_with_shell_and_tmux_metacharacters_work(mode: TmuxMode) {
+    let dir = tempfile::tempdir().unwrap();
+    // Quotes, a format character, a command separator, a variable and a
+    // tilde: each would change the meaning of a badly quoted tmux command.
+    let root = dir.path().join("it's #{pane_id} a;b $HOME ~");
+    std::fs::create_dir_all(root.join("home")).unwrap();
+    let flag = match mode {
+        TmuxMode::Control => "control",
+        TmuxMode::Cli => "cli",
+    };
+    let server = TestServer::spawn_in(
+        &root,
+        Options {
+            token: None,
+            extra: vec!["--tmux-client".into(), flag.into()],
+        },
+    );
+    let result = server.run(json!({"script": "echo odd paths"})).await;
+    let (output, done) = server.wait_done(&id_of(&result), 0).await;
+    assert_eq!(
+        (output.as_str(), done["exit_code"].clone()),
+        ("odd paths\n", json!(0))
+    );
+    assert!(
+        std::path::Path::new(result["output_path"].as_str().unwrap()).starts_with(&root),
+        "{result}"
+    );
+}
+
+/// Pids of the tmux server's control-mode clients.
+fn control_clients(server: &TestServer) -> Vec<String> {
+    let listing = server.tmux(&["list-clients", "-F", "#{client_pid} #{client_control_mode}"]);
+    String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter_map(|line| line.strip_suffix(" 1").map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_control_client_falls_back_to_the_command_line_and_comes_back() {
+    let server = TestServer::start_in(TmuxMode::Control);
+    assert_eq!(
+        server.run(json!({"script": "echo one"})).await["output"],
+        "one\n"
+    );
+    let clients = control_clients(&server);
+    assert_eq!(clients.len(), 1, "{clients:?}");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &clients[0]])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Whether or not the server has noticed yet, jobs keep working.
+    assert_eq!(
+        server.run(json!({"script": "echo two"})).await["output"],
+        "two\n"
+    );
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    let revived = loop {
+        let now = control_clients(&server);
+        if now.len() == 1 && now[0] != clients[0] {
+            break now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new control client: {now:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(revived.len(), 1);
+    assert_eq!(
+        server.run(json!({"script": "echo three"})).await["output"],
+        "three\n"
+    );
+    // The control client's own session is never listed as a job.
+    let (_, listing) = server.get("/v1/jobs").await;
+    assert_eq!(listing["jobs"].as_array().unwrap().len(), 3, "{listing}");
 }

@@ -26,11 +26,30 @@ pub struct Options {
     pub extra: Vec<String>,
 }
 
+/// How the server under test talks to tmux (`serve --tmux-client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TmuxMode {
+    Control,
+    Cli,
+}
+
 impl TestServer {
     pub fn start() -> TestServer {
         Self::start_with(Options {
             token: None,
             extra: Vec::new(),
+        })
+    }
+
+    /// A server using `mode` to talk to tmux.
+    pub fn start_in(mode: TmuxMode) -> TestServer {
+        let flag = match mode {
+            TmuxMode::Control => "control",
+            TmuxMode::Cli => "cli",
+        };
+        Self::start_with(Options {
+            token: None,
+            extra: vec!["--tmux-client".into(), flag.into()],
         })
     }
 
@@ -195,12 +214,12 @@ impl TestServer {
 }
 
 impl Drop for TestServer {
+    /// The server goes first: a live server would start a new tmux server
+    /// (through its control client) right after this one is killed.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if self._dir.is_some() {
-            let _ = self.tmux(&["kill-server"]);
-        }
+        let _ = self.tmux(&["kill-server"]);
     }
 }
 

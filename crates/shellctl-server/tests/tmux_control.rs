@@ -1,0 +1,95 @@
+//! The control-mode client against a real tmux server.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use shellctl_server::tmux_control::{CONTROL_SESSION, ControlClient, ControlError};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+fn tmux(socket: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .args(["-f", "/dev/null"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn words_arrive_literally_and_errors_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("tmux.sock");
+    let client = ControlClient::start(&socket, Arc::default()).await.unwrap();
+    for text in [
+        "plain",
+        "it's",
+        "a;b ; c",
+        "$HOME ~ ~/x",
+        "\"double\" \\back\\slash",
+        "{braces} %percent %if #{session_name} ##",
+        "ünïcödé ✓",
+    ] {
+        // A paste buffer keeps its text as given, with no format or
+        // strftime expansion (unlike `display-message`).
+        let set = client.command(&["set-buffer", "-b", "probe", text]).await;
+        assert_eq!(set, Ok(String::new()), "{text:?}");
+        // `show-buffer` would escape its output; a saved buffer is raw.
+        let saved = dir.path().join("probe.txt");
+        let save = client
+            .command(&["save-buffer", "-b", "probe", saved.to_str().unwrap()])
+            .await;
+        assert_eq!(save, Ok(String::new()), "{text:?}");
+        assert_eq!(std::fs::read_to_string(&saved).unwrap(), text);
+    }
+    let error = client.command(&["no-such-command"]).await;
+    assert!(
+        matches!(&error, Err(ControlError::Command(msg)) if msg.contains("no-such-command")),
+        "{error:?}"
+    );
+    assert_eq!(
+        client.command(&["display-message", "-p", "a\nb"]).await,
+        Err(ControlError::Unrepresentable)
+    );
+    // Answers keep their order under many commands in flight.
+    let pending: Vec<_> = (0..200)
+        .map(|i| {
+            client
+                .submit(&["display-message", "-p", &i.to_string()])
+                .unwrap()
+        })
+        .collect();
+    for (i, answer) in pending.into_iter().enumerate() {
+        assert_eq!(answer.answer().await, Ok(format!("{i}\n")));
+    }
+    let sessions = tmux(&socket, &["list-sessions", "-F", "#{session_name}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&sessions.stdout),
+        format!("{CONTROL_SESSION}\n")
+    );
+    let _ = tmux(&socket, &["kill-server"]);
+}
+
+#[tokio::test]
+async fn the_client_ends_with_the_tmux_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("tmux.sock");
+    let ended = Arc::new(Notify::new());
+    let client = ControlClient::start(&socket, Arc::clone(&ended))
+        .await
+        .unwrap();
+    assert!(client.is_alive());
+    assert!(tmux(&socket, &["kill-server"]).status.success());
+    tokio::time::timeout(HANG_GUARD, ended.notified())
+        .await
+        .expect("no end notice");
+    assert!(!client.is_alive());
+    assert_eq!(
+        client.command(&["display-message", "-p", "x"]).await,
+        Err(ControlError::Closed)
+    );
+}
