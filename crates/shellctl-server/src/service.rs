@@ -14,7 +14,7 @@ use crate::job_files::{
 use crate::layout::StateLayout;
 use crate::store::{JobRecord, Store, StoreError};
 use crate::tmux::{JobLaunch, Tmux, TmuxClientMode, TmuxError};
-use crate::watcher::JobWatcher;
+use crate::watcher::{Changes, JobWatcher};
 use shellctl_proto::timestamp::{format_timestamp, now_timestamp};
 use shellctl_proto::*;
 use shellctl_term::{OutputWindow, WindowError};
@@ -335,15 +335,18 @@ impl Service {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<bool, ServiceError>>,
     {
-        let mut changes = self.watcher.subscribe(job_dir.path());
+        let mut changes = JobChanges::new(self.watcher.subscribe(job_dir.path()));
         loop {
-            if done().await? {
+            // Both uses wait for markers or a status, never for output.
+            if changes.status_may_have_changed(Instant::now()) && done().await? {
                 return Ok(true);
             }
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            wait_for_change(&mut changes, deadline.min(Instant::now() + FALLBACK_TICK)).await;
+            changes
+                .wait(deadline.min(Instant::now() + FALLBACK_TICK))
+                .await;
         }
     }
 
@@ -470,6 +473,7 @@ impl Service {
                     let id = job_id.clone();
                     self.db(move |store| store.mark_terminated(&id, &now_timestamp()))
                         .await?;
+                    self.watcher.poke(self.job_dir(job_id).path());
                 }
             }
         }
@@ -537,12 +541,19 @@ impl Service {
         let log = job_dir.file(OUTPUT);
         let deadline = Instant::now() + Duration::from_secs_f64(timeout);
         let idle_flush = Duration::from_secs_f64(idle_flush);
-        let mut changes = self.watcher.subscribe(job_dir.path());
+        let mut changes = JobChanges::new(self.watcher.subscribe(job_dir.path()));
         let mut shutdown = self.shutdown.clone();
         // Size of the unread output when it last grew, and when.
         let mut growth: Option<(u64, Instant)> = None;
+        let mut known: Option<JobRecord> = None;
         loop {
-            let record = self.settled_record(job_id).await?;
+            // Output growth alone needs only a `stat`; the record is read
+            // again when something else changed (or a tick passed).
+            let fresh = changes.status_may_have_changed(Instant::now());
+            let record = match known.take() {
+                Some(record) if !fresh => record,
+                _ => self.settled_record(job_id).await?,
+            };
             let size = file_size(&log);
             if offset > size {
                 return Err(ServiceError::InvalidOffset { offset, size });
@@ -558,19 +569,27 @@ impl Service {
                 || now >= deadline
                 || *shutdown.borrow();
             if ready {
+                // The answer carries the status as of now, read before the
+                // window so that a terminal status comes with all output.
+                let record = if fresh {
+                    record
+                } else {
+                    self.settled_record(job_id).await?
+                };
                 let path = log.clone();
                 let window =
                     blocking(move || shellctl_term::read_window(&path, offset, limit as usize))
                         .await??;
                 return Ok(job_result(&record, &log, window));
             }
+            known = Some(record);
             let wake_at = [Some(deadline), idle_at, Some(now + FALLBACK_TICK)]
                 .into_iter()
                 .flatten()
                 .min()
                 .unwrap_or(deadline);
             tokio::select! {
-                () = wait_for_change(&mut changes, wake_at) => {}
+                () = changes.wait(wake_at) => {}
                 _ = shutdown.changed() => {}
             }
         }
@@ -743,21 +762,54 @@ impl Service {
 
 // ----- helpers -----------------------------------------------------------
 
-/// Waits for a change notification or `until`, whichever is first.
-async fn wait_for_change(changes: &mut Option<watch::Receiver<u64>>, until: Instant) {
-    match changes {
-        Some(rx) => {
-            tokio::select! {
-                changed = rx.changed() => {
-                    if changed.is_err() {
-                        // Unwatched (job ended): fall back to the tick.
-                        *changes = None;
-                    }
-                }
-                () = sleep_until(until) => {}
-            }
+/// A waiter's view of its job directory's changes (see
+/// [`crate::watcher`]).
+struct JobChanges {
+    /// `None` once the directory is no longer watched.
+    receiver: Option<watch::Receiver<Changes>>,
+    /// The non-output change count and the time of the last status check.
+    checked: Option<(Option<u64>, Instant)>,
+}
+
+impl JobChanges {
+    fn new(receiver: Option<watch::Receiver<Changes>>) -> Self {
+        JobChanges {
+            receiver,
+            checked: None,
         }
-        None => sleep_until(until).await,
+    }
+
+    /// Whether the job's status may differ from the last check: never
+    /// checked, a non-output change since, the directory unwatched, or a
+    /// fallback tick passed. A `true` counts as the next check (the count
+    /// is taken before the caller looks, so no change slips between).
+    fn status_may_have_changed(&mut self, now: Instant) -> bool {
+        let other = self.receiver.as_ref().map(|rx| rx.borrow().other);
+        let due = self
+            .checked
+            .is_none_or(|(seen, at)| other.is_none() || other != seen || now >= at + FALLBACK_TICK);
+        if due {
+            self.checked = Some((other, now));
+        }
+        due
+    }
+
+    /// Waits for any change or `until`, whichever is first.
+    async fn wait(&mut self, until: Instant) {
+        match &mut self.receiver {
+            Some(rx) => {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            // Unwatched (job ended): fall back to the tick.
+                            self.receiver = None;
+                        }
+                    }
+                    () = sleep_until(until) => {}
+                }
+            }
+            None => sleep_until(until).await,
+        }
     }
 }
 
@@ -828,4 +880,52 @@ fn getrandom_fill(buf: &mut [u8]) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_growth_alone_does_not_call_for_a_status_check() {
+        let (sender, receiver) = watch::channel(Changes::default());
+        let mut changes = JobChanges::new(Some(receiver));
+        let start = Instant::now();
+        assert!(changes.status_may_have_changed(start), "first look");
+        assert!(!changes.status_may_have_changed(start));
+        sender.send_modify(|c| c.output += 100);
+        assert!(!changes.status_may_have_changed(start));
+        sender.send_modify(|c| c.other += 1);
+        assert!(changes.status_may_have_changed(start), "a marker or poke");
+        assert!(!changes.status_may_have_changed(start));
+        assert!(
+            changes.status_may_have_changed(start + FALLBACK_TICK),
+            "the fallback tick"
+        );
+    }
+
+    #[test]
+    fn an_unwatched_directory_always_calls_for_a_check() {
+        let mut changes = JobChanges::new(None);
+        let now = Instant::now();
+        assert!(changes.status_may_have_changed(now));
+        assert!(changes.status_may_have_changed(now));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_channel_wakes_the_waiter_and_turns_checks_on() {
+        let (sender, receiver) = watch::channel(Changes::default());
+        let mut changes = JobChanges::new(Some(receiver));
+        let now = Instant::now();
+        assert!(changes.status_may_have_changed(now));
+        drop(sender);
+        // Returns at once (the channel closed), long before the deadline.
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            changes.wait(now + Duration::from_secs(3600)),
+        )
+        .await
+        .expect("the waiter was not woken");
+        assert!(changes.status_may_have_changed(now));
+    }
 }

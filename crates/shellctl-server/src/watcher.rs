@@ -2,17 +2,32 @@
 //!
 //! One inotify watch (through the `notify` crate) per live job directory,
 //! added before the job starts, so no change is missed: output appended to
-//! `output.log`, markers created. Each change bumps the job's counter in a
-//! `tokio::sync::watch` channel that its waiters hold. Waiters also keep a
-//! slow fallback tick, so a lost event delays them, never strands them.
+//! `output.log`, markers created. Each change bumps one of the job's two
+//! counters ([`Changes`]) in a `tokio::sync::watch` channel that its
+//! waiters hold: output growth, which comes in thousands of events when a
+//! job prints fast and only needs a `stat`, apart from everything else,
+//! which may mean a new status. The service pokes the second counter
+//! itself after status changes no file records (terminate, lost, failed).
+//! Waiters also keep a slow fallback tick, so a lost event delays them,
+//! never strands them.
 
+use crate::job_files::OUTPUT;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::watch;
 
-type Channels = Arc<Mutex<HashMap<PathBuf, watch::Sender<u64>>>>;
+/// How often a job directory changed since it was first watched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Writes to `output.log`.
+    pub output: u64,
+    /// Everything else: markers, the exit record, pokes.
+    pub other: u64,
+}
+
+type Channels = Arc<Mutex<HashMap<PathBuf, watch::Sender<Changes>>>>;
 
 /// Watches job directories and hands out change subscriptions.
 pub struct JobWatcher {
@@ -35,7 +50,14 @@ impl JobWatcher {
             let channels = lock(&for_events);
             for path in &event.paths {
                 if let Some(sender) = path.parent().and_then(|dir| channels.get(dir)) {
-                    sender.send_modify(|generation| *generation = generation.wrapping_add(1));
+                    let is_output = path.file_name().is_some_and(|name| name == OUTPUT);
+                    sender.send_modify(|changes| {
+                        if is_output {
+                            changes.output = changes.output.wrapping_add(1);
+                        } else {
+                            changes.other = changes.other.wrapping_add(1);
+                        }
+                    });
                 }
             }
         })?;
@@ -57,7 +79,7 @@ impl JobWatcher {
         lock(&self.watcher).watch(job_dir, RecursiveMode::NonRecursive)?;
         lock(&self.channels)
             .entry(job_dir.to_owned())
-            .or_insert_with(|| watch::channel(0).0);
+            .or_insert_with(|| watch::channel(Changes::default()).0);
         Ok(())
     }
 
@@ -69,9 +91,17 @@ impl JobWatcher {
         }
     }
 
+    /// Tells the job's waiters that its status may have changed (a change
+    /// no file in the directory records).
+    pub fn poke(&self, job_dir: &Path) {
+        if let Some(sender) = lock(&self.channels).get(job_dir) {
+            sender.send_modify(|changes| changes.other = changes.other.wrapping_add(1));
+        }
+    }
+
     /// A receiver that changes whenever something in `job_dir` does; `None`
     /// if the directory is not watched (the job has ended).
-    pub fn subscribe(&self, job_dir: &Path) -> Option<watch::Receiver<u64>> {
+    pub fn subscribe(&self, job_dir: &Path) -> Option<watch::Receiver<Changes>> {
         lock(&self.channels)
             .get(job_dir)
             .map(watch::Sender::subscribe)

@@ -210,12 +210,26 @@ impl LineModel {
         }
     }
 
-    #[inline]
+    /// Writes `c` at the cursor. The common case (appending to a line with
+    /// no cursor movement) stays inline; the rest is out of line.
+    #[inline(always)]
     fn put(&mut self, c: char, out: &mut String) {
+        if !self.in_grid && self.cursor == self.text_chars && self.text_chars < MAX_LINE_CELLS {
+            self.text.push(c);
+            self.text_chars += 1;
+            self.cursor += 1;
+            self.dirty = true;
+        } else {
+            self.put_slow(c, out);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&mut self, c: char, out: &mut String) {
         if !self.in_grid && self.cursor == self.text_chars {
-            if self.text_chars >= MAX_LINE_CELLS {
-                self.commit(out);
-            }
+            // At the length limit (the fast path took every other append).
+            self.commit(out);
             self.text.push(c);
             self.text_chars += 1;
             self.cursor += 1;
