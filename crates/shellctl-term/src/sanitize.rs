@@ -354,6 +354,8 @@ struct Sink<'a> {
 }
 
 impl Perform for Sink<'_> {
+    // Called once per character of text: inlined into vte's text loop.
+    #[inline(always)]
     fn print(&mut self, c: char) {
         match c {
             '\x7f' => {}
