@@ -2,8 +2,10 @@
 //! writer, with live lines and prompts.
 //!
 //! Each completed line is written (and flushed) as soon as its newline
-//! arrives, never held back for a fuller buffer, so a waiter sees a running
-//! job's output at once. A line without a newline yet (a prompt like
+//! arrives, so a waiter sees a running job's output at once. Only while
+//! output floods in (text arriving within [`FLOOD_COALESCE`] of the last
+//! write) is it gathered, for at most that long, so a fast job makes a few
+//! hundred log writes a second rather than thousands. A line without a newline yet (a prompt like
 //! `Name: ` or `[y/N] `) is written once the input has been quiet for
 //! [`PARTIAL_LINE_QUIET`]; see [`crate::sanitize`] for how later changes to
 //! such a line are logged.
@@ -16,7 +18,7 @@ use crate::sanitize::PtySanitizer;
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long input must be quiet before a pending partial line is written.
 ///
@@ -26,20 +28,34 @@ use std::time::Duration;
 /// default).
 pub const PARTIAL_LINE_QUIET: Duration = Duration::from_millis(50);
 
-const READ_CHUNK: usize = 64 * 1024;
-const CHANNEL_DEPTH: usize = 8;
+/// Shortest spacing of log writes while output floods in (see
+/// [`FilterOptions::flood_coalesce`]).
+pub const FLOOD_COALESCE: Duration = Duration::from_millis(2);
+
+/// The reader hands over at most this much per chunk …
+const READ_CHUNK: usize = 16 * 1024;
+/// … and runs at most this many chunks ahead (1 MiB at most, a few hundred
+/// KiB in practice: tmux writes a few KiB at a time). tmux stops reading a
+/// pane whose pipe lags, so the reader keeps draining the pipe while the
+/// sanitizer is busy, and the bound keeps a flood from piling up memory.
+const CHANNEL_DEPTH: usize = 64;
 
 /// Settings of [`run_filter`].
 #[derive(Debug, Clone, Copy)]
 pub struct FilterOptions {
     /// Quiet interval before a pending partial line is written.
     pub partial_line_quiet: Duration,
+    /// Text that arrives within this long of the previous write is
+    /// gathered and written when it has passed; text after a longer gap is
+    /// written at once. Zero writes every chunk at once.
+    pub flood_coalesce: Duration,
 }
 
 impl Default for FilterOptions {
     fn default() -> Self {
         FilterOptions {
             partial_line_quiet: PARTIAL_LINE_QUIET,
+            flood_coalesce: FLOOD_COALESCE,
         }
     }
 }
@@ -75,46 +91,109 @@ where
         .spawn(move || read_chunks(input, &chunks_tx))?;
 
     let mut sanitizer = PtySanitizer::new();
-    let mut written = 0u64;
-    let mut write = |text: &str, output: &mut W| -> io::Result<()> {
-        if !text.is_empty() {
-            output.write_all(text.as_bytes())?;
-            output.flush()?;
-            written += text.len() as u64;
-        }
-        Ok(())
-    };
-
+    let mut log = CoalescingWriter::new(output, options.flood_coalesce);
+    // When the last chunk arrived (a pending partial line is written once
+    // the input has been quiet for `partial_line_quiet` since).
+    let mut last_chunk = Instant::now();
     let outcome = loop {
-        let next = if sanitizer.has_pending_partial() {
-            chunks_rx.recv_timeout(options.partial_line_quiet)
-        } else {
-            chunks_rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        let partial_due = sanitizer
+            .has_pending_partial()
+            .then(|| last_chunk + options.partial_line_quiet);
+        let next = match [partial_due, log.due()].into_iter().flatten().min() {
+            Some(at) => chunks_rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => chunks_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        match next {
+        let step = match next {
             Ok(Ok(chunk)) => {
-                if let Err(err) = write(&sanitizer.feed(&chunk), output) {
-                    break Err(err);
-                }
-                for _ in 0..sanitizer.take_sync_marks() {
-                    on_sync();
-                }
+                last_chunk = Instant::now();
+                let text = sanitizer.feed(&chunk);
+                let syncs = sanitizer.take_sync_marks();
+                // A sync mark promises that everything before it is in the
+                // log, so it never waits for coalescing.
+                log.add(&text, syncs > 0).map(|()| {
+                    for _ in 0..syncs {
+                        on_sync();
+                    }
+                })
             }
-            Ok(Err(read_err)) => break Err(read_err),
+            Ok(Err(read_err)) => Err(read_err),
             Err(RecvTimeoutError::Timeout) => {
-                if let Err(err) = write(&sanitizer.flush_partial(), output) {
-                    break Err(err);
+                let now = Instant::now();
+                if partial_due.is_some_and(|at| now >= at) {
+                    let partial = sanitizer.flush_partial();
+                    log.add(&partial, true)
+                } else {
+                    log.write_out()
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
+        };
+        if let Err(err) = step {
+            break Err(err);
         }
     };
     // Whatever ended the loop, the text already decoded belongs in the log.
-    let tail = write(&sanitizer.finish(), output);
+    let tail = log.add(&sanitizer.finish(), true);
     // Unblock the reader if it waits on a full channel, then reap it.
     drop(chunks_rx);
     let _ = reader.join();
-    outcome.and(tail).map(|()| written)
+    outcome.and(tail).map(|()| log.written)
+}
+
+/// Writes sanitized text to the log: at once when the last write is at
+/// least `coalesce` old, else gathered until then. An ordinary line goes
+/// out the moment it is complete; a flood of output (thousands of chunks a
+/// second) becomes a few hundred writes a second, and so a few hundred
+/// wake-ups for the job's waiters instead of thousands.
+struct CoalescingWriter<'w, W: Write> {
+    output: &'w mut W,
+    coalesce: Duration,
+    unwritten: String,
+    last_write: Option<Instant>,
+    written: u64,
+}
+
+impl<'w, W: Write> CoalescingWriter<'w, W> {
+    fn new(output: &'w mut W, coalesce: Duration) -> Self {
+        CoalescingWriter {
+            output,
+            coalesce,
+            unwritten: String::new(),
+            last_write: None,
+            written: 0,
+        }
+    }
+
+    /// When gathered text must be written, if any is waiting.
+    fn due(&self) -> Option<Instant> {
+        if self.unwritten.is_empty() {
+            return None;
+        }
+        Some(
+            self.last_write
+                .map_or_else(Instant::now, |at| at + self.coalesce),
+        )
+    }
+
+    /// Adds `text`; writes everything gathered if `now` or if due.
+    fn add(&mut self, text: &str, now: bool) -> io::Result<()> {
+        self.unwritten.push_str(text);
+        let due = self.due().is_some_and(|at| Instant::now() >= at);
+        if now || due { self.write_out() } else { Ok(()) }
+    }
+
+    /// Writes (and flushes) everything gathered.
+    fn write_out(&mut self) -> io::Result<()> {
+        if self.unwritten.is_empty() {
+            return Ok(());
+        }
+        self.output.write_all(self.unwritten.as_bytes())?;
+        self.output.flush()?;
+        self.written += self.unwritten.len() as u64;
+        self.unwritten.clear();
+        self.last_write = Some(Instant::now());
+        Ok(())
+    }
 }
 
 fn read_chunks<R: Read>(mut input: R, chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>) {
@@ -193,5 +272,76 @@ mod tests {
         sink.wait_for("line one\nName: bob\n");
         drop(feed);
         filter.join().unwrap().unwrap();
+    }
+
+    /// Yields the given chunks, one per read.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.pop_front() {
+                Some(chunk) => {
+                    buf[..chunk.len()].copy_from_slice(&chunk);
+                    Ok(chunk.len())
+                }
+                None => Ok(0),
+            }
+        }
+    }
+
+    fn lines(n: usize) -> Chunks {
+        Chunks(
+            (0..n)
+                .map(|i| format!("line {i}\r\n").into_bytes())
+                .collect(),
+        )
+    }
+
+    fn never(coalesce: Duration) -> FilterOptions {
+        FilterOptions {
+            partial_line_quiet: Duration::from_secs(3600),
+            flood_coalesce: coalesce,
+        }
+    }
+
+    #[test]
+    fn a_flood_is_gathered_into_few_writes_and_nothing_is_lost() {
+        let expected: String = (0..500).map(|i| format!("line {i}\n")).collect();
+        let sink = SharedBuf::default();
+        let mut gathering = sink.clone();
+        run_filter(lines(500), &mut gathering, never(Duration::from_secs(3600))).unwrap();
+        assert_eq!(String::from_utf8_lossy(&sink.0.lock().unwrap()), expected);
+        // The first line at once, the rest when the input ended.
+        assert_eq!(*sink.1.0.lock().unwrap(), 2);
+
+        let sink = SharedBuf::default();
+        let mut eager = sink.clone();
+        run_filter(lines(500), &mut eager, never(Duration::ZERO)).unwrap();
+        assert_eq!(String::from_utf8_lossy(&sink.0.lock().unwrap()), expected);
+        assert_eq!(*sink.1.0.lock().unwrap(), 500);
+    }
+
+    #[test]
+    fn a_sync_mark_is_acknowledged_only_after_the_text_before_it_is_written() {
+        let mut chunks = vec![b"first\r\n".to_vec(), b"before\r\n".to_vec()];
+        chunks.push(crate::sanitize::SYNC_SEQUENCE.to_vec());
+        chunks.push(b"after\r\n".to_vec());
+        let sink = SharedBuf::default();
+        let mut filter_sink = sink.clone();
+        let mut seen_at_sync = Vec::new();
+        run_filter_with_sync(
+            Chunks(chunks.into()),
+            &mut filter_sink,
+            never(Duration::from_secs(3600)),
+            &mut || {
+                seen_at_sync.push(String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen_at_sync, vec!["first\nbefore\n".to_owned()]);
+        assert_eq!(
+            String::from_utf8_lossy(&sink.0.lock().unwrap()),
+            "first\nbefore\nafter\n"
+        );
     }
 }
