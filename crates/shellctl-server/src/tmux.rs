@@ -22,6 +22,11 @@ use tokio::sync::Notify;
 /// alone this long before the next attempt.
 const CONTROL_RETRY: Duration = Duration::from_secs(10);
 
+/// Longest any tmux command may take (they take milliseconds). A wedged
+/// tmux fails requests after this instead of hanging them; a control client
+/// that misses it is abandoned and replaced.
+const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
+
 /// How the server talks to tmux.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TmuxClientMode {
@@ -194,15 +199,22 @@ impl Tmux {
     }
 
     async fn run_cli(&self, args: Vec<OsString>) -> Result<String, TmuxError> {
-        let output = Command::new("tmux")
+        let running = Command::new("tmux")
             .arg("-S")
             .arg(&self.socket)
             .arg("-f")
             .arg("/dev/null")
             .args(&args)
             .kill_on_drop(true)
-            .output()
-            .await?;
+            .output();
+        // On the deadline the dropped future kills the tmux client.
+        let Ok(output) = tokio::time::timeout(COMMAND_DEADLINE, running).await else {
+            return Err(TmuxError::Failed {
+                command: command_name(&args),
+                stderr: format!("no answer within {} s", COMMAND_DEADLINE.as_secs()),
+            });
+        };
+        let output = output?;
         if output.status.success() {
             return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }
@@ -370,7 +382,14 @@ async fn run_by_control(client: &ControlClient, words: &[&str]) -> Result<String
     }
     let mut output = String::new();
     for answer in answers {
-        output.push_str(&answer.answer().await?);
+        match tokio::time::timeout(COMMAND_DEADLINE, answer.answer()).await {
+            Ok(answer) => output.push_str(&answer?),
+            Err(_) => {
+                // An answer that never comes would hold up every later one.
+                client.abandon();
+                return Err(ControlError::Lost);
+            }
+        }
     }
     Ok(output)
 }

@@ -144,6 +144,13 @@ impl ControlClient {
         self.alive.load(Ordering::Acquire)
     }
 
+    /// Stops using the client (it stopped answering): it counts as dead,
+    /// takes no new commands, and ends once the last handle is dropped
+    /// (its input closes, so tmux detaches it).
+    pub fn abandon(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+
     /// Runs one tmux command (its words, unquoted) and returns its output.
     pub async fn command<S: AsRef<str>>(&self, words: &[S]) -> Result<String, ControlError> {
         self.submit(words)?.answer().await

@@ -93,3 +93,31 @@ async fn the_client_ends_with_the_tmux_server() {
         Err(ControlError::Closed)
     );
 }
+
+#[tokio::test]
+async fn an_abandoned_client_takes_no_commands_and_detaches_once_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("tmux.sock");
+    let ended = Arc::new(Notify::new());
+    let client = ControlClient::start(&socket, Arc::clone(&ended))
+        .await
+        .unwrap();
+    client.abandon();
+    assert!(!client.is_alive());
+    assert_eq!(
+        client.command(&["display-message", "-p", "x"]).await,
+        Err(ControlError::Closed)
+    );
+    drop(client);
+    // Its input closes, tmux detaches it, and the reader reaps it.
+    tokio::time::timeout(HANG_GUARD, ended.notified())
+        .await
+        .expect("the abandoned client never ended");
+    // The tmux server drops the client as it handles the closed socket.
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while !tmux(&socket, &["list-clients"]).stdout.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "still attached");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = tmux(&socket, &["kill-server"]);
+}
