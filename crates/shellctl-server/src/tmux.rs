@@ -131,11 +131,6 @@ impl Tmux {
         self.control.as_ref().map(|slot| Arc::clone(&slot.ended))
     }
 
-    /// Whether a control client is serving commands right now.
-    pub fn control_is_live(&self) -> bool {
-        self.live_control().is_some()
-    }
-
     fn live_control(&self) -> Option<Arc<ControlClient>> {
         let slot = self.control.as_ref()?;
         lock(&slot.client)
