@@ -151,6 +151,11 @@ impl Store {
 
     /// Commits the script's exit: `exited` with its code, or `terminated`
     /// when a terminate was requested. Only a live job changes.
+    ///
+    /// A job that ends within moments of passing its gate can have its exit
+    /// committed before the server's `starting → running`: its start is then
+    /// stamped with its end (timestamps have one-second resolution, and
+    /// such a job ran for milliseconds).
     pub fn commit_exit(
         &self,
         job_id: &JobId,
@@ -162,6 +167,7 @@ impl Store {
                 "UPDATE jobs SET
                    status = CASE WHEN terminate_requested THEN 'terminated' ELSE 'exited' END,
                    exit_code = CASE WHEN terminate_requested THEN NULL ELSE ?2 END,
+                   started_at = COALESCE(started_at, ?3),
                    ended_at = ?3
                  WHERE job_id = ?1 AND status IN {LIVE}"
             ),

@@ -45,6 +45,27 @@ fn a_job_walks_the_happy_path() {
 }
 
 #[test]
+fn an_exit_committed_before_running_still_has_a_start() {
+    // The pipe side can commit a millisecond job's exit before the server
+    // marks it running.
+    let (_dir, store) = open();
+    let job = id("05211530-fst");
+    store.insert(&job, T0).unwrap();
+    assert!(store.mark_starting(&job).unwrap());
+    assert!(store.commit_exit(&job, 0, T2).unwrap());
+    assert!(!store.mark_running(&job, T1).unwrap(), "already ended");
+    let row = store.get(&job).unwrap().unwrap();
+    assert_eq!(
+        (
+            row.status,
+            row.started_at.as_deref(),
+            row.ended_at.as_deref()
+        ),
+        (JobStatus::Exited, Some(T2), Some(T2))
+    );
+}
+
+#[test]
 fn the_first_terminal_writer_wins() {
     let (_dir, store) = open();
     let job = id("05211530-abd");
