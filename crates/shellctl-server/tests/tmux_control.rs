@@ -74,19 +74,31 @@ async fn words_arrive_literally_and_errors_are_told_apart() {
     let _ = tmux(&socket, &["kill-server"]);
 }
 
-#[tokio::test]
-async fn the_client_ends_with_the_tmux_server() {
+/// A control client on a fresh tmux server, with its end notice.
+struct Started {
+    /// Holds the socket's directory for the test's lifetime.
+    _dir: tempfile::TempDir,
+    socket: std::path::PathBuf,
+    ended: Arc<Notify>,
+    client: ControlClient,
+}
+
+async fn start() -> Started {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("tmux.sock");
     let ended = Arc::new(Notify::new());
     let client = ControlClient::start(&socket, Arc::clone(&ended))
         .await
         .unwrap();
-    assert!(client.is_alive());
-    assert!(tmux(&socket, &["kill-server"]).status.success());
-    tokio::time::timeout(HANG_GUARD, ended.notified())
-        .await
-        .expect("no end notice");
+    Started {
+        _dir: dir,
+        socket,
+        ended,
+        client,
+    }
+}
+
+async fn assert_takes_no_commands(client: &ControlClient) {
     assert!(!client.is_alive());
     assert_eq!(
         client.command(&["display-message", "-p", "x"]).await,
@@ -95,29 +107,31 @@ async fn the_client_ends_with_the_tmux_server() {
 }
 
 #[tokio::test]
-async fn an_abandoned_client_takes_no_commands_and_detaches_once_dropped() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("tmux.sock");
-    let ended = Arc::new(Notify::new());
-    let client = ControlClient::start(&socket, Arc::clone(&ended))
+async fn the_client_ends_with_the_tmux_server() {
+    let started = start().await;
+    assert!(started.client.is_alive());
+    assert!(tmux(&started.socket, &["kill-server"]).status.success());
+    tokio::time::timeout(HANG_GUARD, started.ended.notified())
         .await
-        .unwrap();
-    client.abandon();
-    assert!(!client.is_alive());
-    assert_eq!(
-        client.command(&["display-message", "-p", "x"]).await,
-        Err(ControlError::Closed)
-    );
-    drop(client);
+        .expect("no end notice");
+    assert_takes_no_commands(&started.client).await;
+}
+
+#[tokio::test]
+async fn an_abandoned_client_takes_no_commands_and_detaches_once_dropped() {
+    let started = start().await;
+    started.client.abandon();
+    assert_takes_no_commands(&started.client).await;
+    drop(started.client);
     // Its input closes, tmux detaches it, and the reader reaps it.
-    tokio::time::timeout(HANG_GUARD, ended.notified())
+    tokio::time::timeout(HANG_GUARD, started.ended.notified())
         .await
         .expect("the abandoned client never ended");
     // The tmux server drops the client as it handles the closed socket.
     let deadline = std::time::Instant::now() + HANG_GUARD;
-    while !tmux(&socket, &["list-clients"]).stdout.is_empty() {
+    while !tmux(&started.socket, &["list-clients"]).stdout.is_empty() {
         assert!(std::time::Instant::now() < deadline, "still attached");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = tmux(&socket, &["kill-server"]);
+    let _ = tmux(&started.socket, &["kill-server"]);
 }
