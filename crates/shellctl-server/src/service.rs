@@ -711,6 +711,12 @@ impl Service {
         Ok(())
     }
 
+    async fn logged_monitor_pass(&self) {
+        if let Err(err) = self.monitor_pass().await {
+            tracing::warn!("monitor pass failed: {err}");
+        }
+    }
+
     /// Deletes ended jobs older than `retention`.
     pub async fn gc_pass(&self, retention: Duration) -> Result<usize, ServiceError> {
         let cutoff = OffsetDateTime::now_utc() - retention;
@@ -734,16 +740,8 @@ impl Service {
         let tmux_gone = self.tmux.control_ended().unwrap_or_default();
         loop {
             tokio::select! {
-                _ = monitor.tick() => {
-                    if let Err(err) = self.monitor_pass().await {
-                        tracing::warn!("monitor pass failed: {err}");
-                    }
-                }
-                () = tmux_gone.notified() => {
-                    if let Err(err) = self.monitor_pass().await {
-                        tracing::warn!("monitor pass failed: {err}");
-                    }
-                }
+                _ = monitor.tick() => self.logged_monitor_pass().await,
+                () = tmux_gone.notified() => self.logged_monitor_pass().await,
                 _ = gc.tick() => {
                     match self.gc_pass(gc_retention).await {
                         Ok(0) => {}

@@ -5,10 +5,10 @@
 //! arrives, so a waiter sees a running job's output at once. Only while
 //! output floods in (text arriving within [`FLOOD_COALESCE`] of the last
 //! write) is it gathered, for at most that long, so a fast job makes a few
-//! hundred log writes a second rather than thousands. A line without a newline yet (a prompt like
-//! `Name: ` or `[y/N] `) is written once the input has been quiet for
-//! [`PARTIAL_LINE_QUIET`]; see [`crate::sanitize`] for how later changes to
-//! such a line are logged.
+//! hundred log writes a second rather than thousands. A line without a
+//! newline yet (a prompt like `Name: ` or `[y/N] `) is written once the
+//! input has been quiet for [`PARTIAL_LINE_QUIET`]; see [`crate::sanitize`]
+//! for how later changes to such a line are logged.
 //!
 //! Reading happens on a helper thread that hands chunks over a bounded
 //! channel, so the loop can wait for "next chunk or quiet interval" without
@@ -34,10 +34,10 @@ pub const FLOOD_COALESCE: Duration = Duration::from_millis(2);
 
 /// The reader hands over at most this much per chunk …
 const READ_CHUNK: usize = 16 * 1024;
-/// … and runs at most this many chunks ahead (1 MiB at most, a few hundred
-/// KiB in practice: tmux writes a few KiB at a time). tmux stops reading a
-/// pane whose pipe lags, so the reader keeps draining the pipe while the
-/// sanitizer is busy, and the bound keeps a flood from piling up memory.
+/// … and runs at most this many chunks ahead (1 MiB; tmux writes a few KiB
+/// at a time). The reader keeps draining the pipe while the sanitizer is
+/// busy, so a burst does not pile up in tmux's pipe buffer; the bound keeps
+/// it from piling up here instead.
 const CHANNEL_DEPTH: usize = 64;
 
 /// Settings of [`run_filter`].
