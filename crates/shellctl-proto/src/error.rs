@@ -29,6 +29,13 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not for this HTTP method (405).
     MethodNotAllowed,
+    /// A request body that is not declared `application/json` (415).
+    UnsupportedMediaType,
+    /// A request a browser marked as coming from another site (403).
+    CrossOrigin,
+    /// A `Host` header the server does not answer to, as sent after a DNS
+    /// rebinding (403).
+    HostNotAllowed,
     /// A job could not be started (500).
     JobStartFailed,
     /// Any other fault on the server's side (500).
@@ -49,6 +56,9 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::CrossOrigin => "cross_origin",
+            ErrorCode::HostNotAllowed => "host_not_allowed",
             ErrorCode::JobStartFailed => "job_start_failed",
             ErrorCode::InternalError => "internal_error",
         }

@@ -5,6 +5,7 @@
 //! before any file is touched), and every failure goes through [`ApiError`],
 //! the one place that picks an HTTP status and error code.
 
+use crate::guard::{self, SitePolicy};
 use crate::service::{Service, ServiceError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -28,13 +29,16 @@ pub struct AppState {
 }
 
 /// Settings of the router.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ApiLimits {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Which `Host` and `Origin` values are answered (see [`crate::guard`]).
+    pub site_policy: Arc<SitePolicy>,
 }
 
-/// The v1 router.
+/// The v1 router. The site gates of [`crate::guard`] wrap every route,
+/// the fallbacks included, so no route added here can miss them.
 pub fn router(state: AppState, limits: ApiLimits) -> Router {
     let authed = Router::new()
         .route("/v1/jobs/run", post(run_job))
@@ -52,6 +56,10 @@ pub fn router(state: AppState, limits: ApiLimits) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            limits.site_policy,
+            guard::enforce,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -73,6 +81,12 @@ pub enum ApiError {
     NotFound,
     /// Route exists, method does not.
     MethodNotAllowed,
+    /// A body not declared `application/json`.
+    UnsupportedMediaType(String),
+    /// A browser request from another site.
+    CrossOrigin(String),
+    /// A `Host` the server does not answer to.
+    HostNotAllowed(String),
     /// The service said no.
     Service(ServiceError),
 }
@@ -100,6 +114,11 @@ impl From<BytesRejection> for ApiError {
 }
 
 impl ApiError {
+    /// The error code this failure answers with.
+    pub fn code(&self) -> ErrorCode {
+        self.parts().1
+    }
+
     fn parts(&self) -> (StatusCode, ErrorCode, String) {
         use ServiceError as S;
         match self {
@@ -132,6 +151,19 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 ErrorCode::MethodNotAllowed,
                 "method not allowed on this route".into(),
+            ),
+            ApiError::UnsupportedMediaType(msg) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                msg.clone(),
+            ),
+            ApiError::CrossOrigin(msg) => {
+                (StatusCode::FORBIDDEN, ErrorCode::CrossOrigin, msg.clone())
+            }
+            ApiError::HostNotAllowed(msg) => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::HostNotAllowed,
+                msg.clone(),
             ),
             ApiError::Service(err) => {
                 let (status, code) = match err {

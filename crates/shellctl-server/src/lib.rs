@@ -13,9 +13,12 @@
 //!   persistent control-mode client) or one command line per call;
 //! - [`watcher`]: inotify wake-ups for waiters;
 //! - [`service`]: what every route does, the monitor and GC;
-//! - [`api`]: the v1 HTTP API; [`serve`]: listener and shutdown.
+//! - [`api`]: the v1 HTTP API; [`guard`]: the Host, cross-site and
+//!   JSON-body gates in front of every route; [`serve`]: listener and
+//!   shutdown.
 
 pub mod api;
+pub mod guard;
 pub mod job_files;
 pub mod layout;
 pub mod openapi;

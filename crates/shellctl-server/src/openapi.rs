@@ -26,9 +26,47 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         JobResult, JobStatusView, JobInfo, ListJobsResponse, DeleteJobResponse, HealthResponse,
         ApiErrorBody, ErrorDetail, JobStatus, JobId,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &SiteGateResponses),
 )]
 struct ApiDoc;
+
+/// Adds the answers of [`crate::guard`] to every operation: they come from
+/// one middleware in front of all routes, not from the handlers.
+struct SiteGateResponses;
+
+impl utoipa::Modify for SiteGateResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = || {
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ApiErrorBody")))
+                .build()
+        };
+        let forbidden = utoipa::openapi::ResponseBuilder::new()
+            .description(
+                "`cross_origin`: a browser request from another site (an `Origin` other than the server's own or one admitted by `--allow-origin`, or `Sec-Fetch-Site: cross-site`/`same-site`); `host_not_allowed`: a `Host` the server does not answer to (DNS-rebinding protection)",
+            )
+            .content("application/json", error())
+            .build();
+        let unsupported = utoipa::openapi::ResponseBuilder::new()
+            .description(
+                "`unsupported_media_type`: a body not declared `Content-Type: application/json`",
+            )
+            .content("application/json", error())
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                responses.insert("403".into(), forbidden.clone().into());
+                if operation.request_body.is_some() {
+                    responses.insert("415".into(), unsupported.clone().into());
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 
@@ -92,5 +130,12 @@ mod tests {
             ]
         );
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        let run = &doc["paths"]["/v1/jobs/run"]["post"]["responses"];
+        assert!(run["403"].is_object() && run["415"].is_object(), "{run}");
+        let health = &doc["paths"]["/healthz"]["get"]["responses"];
+        assert!(
+            health["403"].is_object() && health["415"].is_null(),
+            "{health}"
+        );
     }
 }

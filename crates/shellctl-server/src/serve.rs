@@ -1,6 +1,7 @@
 //! Running the server: listener, background tasks, graceful shutdown.
 
 use crate::api::{self, ApiLimits, AppState};
+use crate::guard::{SitePolicy, SitePolicyError};
 use crate::layout::StateLayout;
 use crate::service::{Service, ServiceConfig, ServiceError};
 use std::net::SocketAddr;
@@ -31,6 +32,10 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// How the server talks to tmux.
     pub tmux_client: crate::tmux::TmuxClientMode,
+    /// Extra names answered in `Host` (`--allow-host`).
+    pub allow_hosts: Vec<String>,
+    /// Browser origins admitted, with CORS (`--allow-origin`).
+    pub allow_origins: Vec<String>,
 }
 
 /// Why the server could not run.
@@ -50,6 +55,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// A `--allow-host` or `--allow-origin` value is unusable.
+    #[error(transparent)]
+    SitePolicy(#[from] SitePolicyError),
     /// The service could not start.
     #[error("starting the job service: {0}")]
     Service(#[from] ServiceError),
@@ -64,6 +72,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     if auth_token.is_none() && !config.listen.ip().is_loopback() && !config.insecure_no_auth {
         return Err(ServeError::PublicWithoutToken(config.listen));
     }
+    let site_policy = SitePolicy::new(config.listen, &config.allow_hosts, &config.allow_origins)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -92,6 +101,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         state,
         ApiLimits {
             max_body_bytes: config.max_body_bytes,
+            site_policy: std::sync::Arc::new(site_policy),
         },
     );
     let bound = listener.local_addr()?;

@@ -256,6 +256,17 @@ pub struct ServeArgs {
     /// `tmux` process per command.
     #[arg(long, value_enum, default_value_t = TmuxClientArg::Control)]
     pub tmux_client: TmuxClientArg,
+    /// Also answer requests whose `Host` is NAME (or NAME:PORT), e.g. a
+    /// tunnel's name (repeatable). On loopback only `localhost`,
+    /// `127.0.0.1` and `[::1]` are answered otherwise (DNS-rebinding
+    /// protection).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Admit browser requests from ORIGIN (`scheme://host[:port]`) and answer
+    /// its CORS preflights (repeatable). By default every cross-site browser
+    /// request is refused.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
 }
 
 /// Values of `serve --tmux-client`.

@@ -161,6 +161,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cli::TmuxClientArg::Control => TmuxClientMode::Control,
             cli::TmuxClientArg::Cli => TmuxClientMode::Cli,
         },
+        allow_hosts: args.allow_hosts,
+        allow_origins: args.allow_origins,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(shellctl_server::serve::serve(config))?;

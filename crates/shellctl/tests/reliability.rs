@@ -1,8 +1,9 @@
 //! Reliability and security suite against a live server (run by
 //! `scripts/reliability`, and by `scripts/test` in CI): bursts, leaks,
-//! hostile input and the listen-address gate. Crash recovery (kill -9,
-//! SIGTERM, a killed tmux server, a killed sanitizer) lives in
-//! `server_api.rs`.
+//! hostile input (some of it what a web page could send) and the
+//! listen-address gate. Crash recovery (kill -9, SIGTERM, a killed tmux
+//! server, a killed sanitizer) lives in `server_api.rs`; the gates against
+//! web pages have their own cases in `cross_site.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -257,6 +258,7 @@ async fn hostile_requests_never_get_a_5xx_or_kill_the_server() {
     ];
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
+    let mut runs_started = 0;
     for round in 0..600 {
         let id = *rng.pick(&ids);
         let (method, path) = rng
@@ -284,11 +286,36 @@ async fn hostile_requests_never_get_a_5xx_or_kill_the_server() {
         } else {
             body
         };
-        let request = server
+        let mut request = server
             .client
             .request(method.parse().unwrap(), &url)
-            .header("content-type", "application/json")
             .timeout(HANG_GUARD);
+        // Now and then what a web page would send: a body type a form can
+        // post, a foreign origin, a cross-site fetch. All are refused.
+        let content_type = *rng.pick(&[
+            Some("application/json"),
+            Some("application/json"),
+            Some("application/json; charset=utf-8"),
+            Some("application/json"),
+            Some("text/plain"),
+            None,
+        ]);
+        let browser = *rng.pick(&[
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(("origin", "http://evil.example.com")),
+            Some(("sec-fetch-site", "cross-site")),
+        ]);
+        let json_typed = content_type.is_some_and(|t| t.starts_with("application/json"));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some((name, value)) = browser {
+            request = request.header(name, value);
+        }
         // Waits on the live job would sit out their timeout; keep them short.
         let body = if path.ends_with("/wait") || path.ends_with("/input") {
             match serde_json::from_slice::<Value>(&body) {
@@ -308,6 +335,15 @@ async fn hostile_requests_never_get_a_5xx_or_kill_the_server() {
             .unwrap_or_else(|e| panic!("round {round}: {method} {url}: {e}"));
         let status = response.status().as_u16();
         *by_status.entry(status).or_default() += 1;
+        if status == 200 && path == "/v1/jobs/run" {
+            runs_started += 1;
+        }
+        if browser.is_some() || (!json_typed && !body.is_empty()) {
+            assert!(
+                matches!(status, 403 | 415),
+                "round {round}: {method} {url} ({content_type:?}, {browser:?}) was not refused: {status}"
+            );
+        }
         assert!(
             status < 500,
             "round {round}: {method} {url} with {:?} -> {status}: {}",
@@ -319,8 +355,11 @@ async fn hostile_requests_never_get_a_5xx_or_kill_the_server() {
     assert_eq!((status, health), (200, json!({"status": "ok"})));
     let (_, view) = server.get(&format!("/v1/jobs/{live_id}")).await;
     assert_eq!(view["status"], "running");
+    // Refused requests created nothing: only accepted runs made jobs.
+    let (_, list) = server.get("/v1/jobs?limit=1000").await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1 + runs_started);
     // The generator must actually reach the interesting answers.
-    for expected in [200u16, 404, 422] {
+    for expected in [200u16, 403, 404, 415, 422] {
         assert!(
             by_status.contains_key(&expected),
             "never saw {expected}: {by_status:?}"
