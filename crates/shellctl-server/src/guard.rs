@@ -71,28 +71,30 @@ impl HostName {
     /// IPv4 address, or an IPv6 address in brackets; the port, if any, a
     /// number.
     fn parse(text: &str) -> Option<HostName> {
-        let (host, port) = if text.starts_with('[') {
-            let end = text.find(']')?;
-            text[1..end].parse::<std::net::Ipv6Addr>().ok()?;
-            (&text[..=end], text[end + 1..].strip_prefix(':'))
-        } else {
-            match text.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (text, None),
+        let (host, port) = match text.strip_prefix('[') {
+            Some(rest) => {
+                let (address, after) = rest.split_once(']')?;
+                address.parse::<std::net::Ipv6Addr>().ok()?;
+                let port = match after {
+                    "" => None,
+                    colon_port => Some(colon_port.strip_prefix(':')?),
+                };
+                (&text[..address.len() + 2], port)
+            }
+            None => {
+                let (host, port) = match text.rsplit_once(':') {
+                    Some((host, port)) => (host, Some(port)),
+                    None => (text, None),
+                };
+                is_reg_name(host).then_some((host, port))?
             }
         };
-        if !text.starts_with('[') && !is_reg_name(host) {
-            return None;
-        }
-        if text.starts_with('[') && port.is_none() && text.len() != host.len() {
-            return None;
-        }
         let port = match port {
+            None => None,
             Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
                 Some(digits.parse::<u16>().ok()?)
             }
             Some(_) => return None,
-            None => None,
         };
         Some(HostName {
             host: host.to_ascii_lowercase(),
@@ -167,30 +169,26 @@ impl SitePolicy {
         })
     }
 
-    /// Whether any origin is admitted (and so CORS is on).
-    pub fn has_allowed_origins(&self) -> bool {
-        !self.allowed_origins.is_empty()
-    }
-
-    fn check_host(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// `presented` is the request's `Host`, parsed by [`presented_host`].
+    fn check_host(
+        &self,
+        headers: &HeaderMap,
+        presented: Option<&HostName>,
+    ) -> Result<(), ApiError> {
         let Some(allowed) = &self.allowed_hosts else {
             return Ok(());
         };
-        let raw = headers.get(header::HOST).map(HeaderValue::as_bytes);
-        let presented = raw
-            .and_then(|bytes| std::str::from_utf8(bytes).ok())
-            .and_then(HostName::parse);
         match presented {
-            Some(host) if allowed.iter().any(|name| name.admits(&host)) => Ok(()),
+            Some(host) if allowed.iter().any(|name| name.admits(host)) => Ok(()),
             Some(host) => Err(ApiError::HostNotAllowed(format!(
                 "Host {:?} is not a name of this server (DNS-rebinding protection); start the server with --allow-host {} to answer it",
-                host_text(&host),
+                host_text(host),
                 host.host
             ))),
-            None => Err(ApiError::HostNotAllowed(match raw {
-                Some(bytes) => format!(
+            None => Err(ApiError::HostNotAllowed(match headers.get(header::HOST) {
+                Some(raw) => format!(
                     "Host {:?} is not a valid host name",
-                    String::from_utf8_lossy(bytes)
+                    String::from_utf8_lossy(raw.as_bytes())
                 ),
                 None => "the request has no Host header".to_owned(),
             })),
@@ -199,7 +197,11 @@ impl SitePolicy {
 
     /// Refuses what a browser marks as cross-site; answers the allowed
     /// origin (for CORS headers) when the request came from one.
-    fn check_site(&self, headers: &HeaderMap) -> Result<Option<HeaderValue>, ApiError> {
+    fn check_site(
+        &self,
+        headers: &HeaderMap,
+        host: Option<&HostName>,
+    ) -> Result<Option<HeaderValue>, ApiError> {
         let origin = headers.get(header::ORIGIN);
         if let Some(origin) = origin {
             let normalized = origin.to_str().ok().and_then(serialized_origin);
@@ -208,7 +210,7 @@ impl SitePolicy {
                     return Ok(Some(origin.clone()));
                 }
             }
-            let own = own_origin(headers);
+            let own = host.and_then(own_origin);
             if normalized.is_none() || normalized != own {
                 return Err(ApiError::CrossOrigin(format!(
                     "cross-site request refused: Origin {:?} is not this server's origin; start the server with --allow-origin ORIGIN to admit a page",
@@ -238,10 +240,11 @@ pub async fn enforce(
     next: Next,
 ) -> Response {
     let headers = request.headers();
-    if let Err(refused) = policy.check_host(headers) {
+    let host = presented_host(headers);
+    if let Err(refused) = policy.check_host(headers, host.as_ref()) {
         return refused.into_response();
     }
-    let site = policy.check_site(headers);
+    let site = policy.check_site(headers, host.as_ref());
     let cors_origin = site.as_ref().ok().cloned().flatten();
     // A body that is not JSON is named as such even when it also came from
     // another site: the more specific answer, and the one the reference's
@@ -252,9 +255,9 @@ pub async fn enforce(
     if let Err(refused) = site {
         return refused.into_response();
     }
-    if let Some(origin) = cors_origin.clone() {
+    if let Some(origin) = &cors_origin {
         if is_preflight(&request) {
-            return preflight_response(origin);
+            return preflight_response(origin.clone());
         }
     }
     with_cors(next.run(request).await, cors_origin)
@@ -327,12 +330,16 @@ fn check_json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     }))
 }
 
+/// The request's `Host`, if present and well formed.
+fn presented_host(headers: &HeaderMap) -> Option<HostName> {
+    let raw = headers.get(header::HOST)?.to_str().ok()?;
+    HostName::parse(raw)
+}
+
 /// `http://HOST` of the request: the origin a page served by this server
 /// would send (the server speaks plain HTTP).
-fn own_origin(headers: &HeaderMap) -> Option<String> {
-    let host = headers.get(header::HOST)?.to_str().ok()?;
-    HostName::parse(host)?;
-    serialized_origin(&format!("http://{host}"))
+fn own_origin(host: &HostName) -> Option<String> {
+    serialized_origin(&format!("http://{}", host_text(host)))
 }
 
 /// An origin in the form browsers compare: lower-case scheme and host,
@@ -404,6 +411,17 @@ mod tests {
         map
     }
 
+    fn check_host(policy: &SitePolicy, headers: &HeaderMap) -> Result<(), ApiError> {
+        policy.check_host(headers, presented_host(headers).as_ref())
+    }
+
+    fn check_site(
+        policy: &SitePolicy,
+        headers: &HeaderMap,
+    ) -> Result<Option<HeaderValue>, ApiError> {
+        policy.check_site(headers, presented_host(headers).as_ref())
+    }
+
     fn code(result: Result<impl Sized, ApiError>) -> Option<&'static str> {
         result.err().map(|err| err.code().as_str())
     }
@@ -420,7 +438,7 @@ mod tests {
             "[::1]:8765",
         ] {
             assert_eq!(
-                code(policy.check_host(&headers(&[("host", host)]))),
+                code(check_host(&policy, &headers(&[("host", host)]))),
                 None,
                 "{host}"
             );
@@ -446,13 +464,13 @@ mod tests {
             "",
         ] {
             assert_eq!(
-                code(policy.check_host(&headers(&[("host", host)]))),
+                code(check_host(&policy, &headers(&[("host", host)]))),
                 Some("host_not_allowed"),
                 "{host}"
             );
         }
         assert_eq!(
-            code(policy.check_host(&HeaderMap::new())),
+            code(check_host(&policy, &HeaderMap::new())),
             Some("host_not_allowed")
         );
     }
@@ -461,7 +479,7 @@ mod tests {
     fn allow_host_admits_its_name_and_port() {
         let allow = ["Dev.Box".to_owned(), "tunnel.example:443".to_owned()];
         let policy = SitePolicy::new(loopback(), &allow, &[]).unwrap();
-        let host = |h: &str| code(policy.check_host(&headers(&[("host", h)])));
+        let host = |h: &str| code(check_host(&policy, &headers(&[("host", h)])));
         assert_eq!(host("dev.box:8765"), None);
         assert_eq!(host("tunnel.example:443"), None);
         assert_eq!(host("tunnel.example:444"), Some("host_not_allowed"));
@@ -472,11 +490,14 @@ mod tests {
     fn a_loopback_listen_address_names_itself() {
         let policy = SitePolicy::new("127.0.0.2:1".parse().unwrap(), &[], &[]).unwrap();
         assert_eq!(
-            code(policy.check_host(&headers(&[("host", "127.0.0.2:1")]))),
+            code(check_host(&policy, &headers(&[("host", "127.0.0.2:1")]))),
             None
         );
         let v6 = SitePolicy::new("[::1]:1".parse().unwrap(), &[], &[]).unwrap();
-        assert_eq!(code(v6.check_host(&headers(&[("host", "[::1]:1")]))), None);
+        assert_eq!(
+            code(check_host(&v6, &headers(&[("host", "[::1]:1")]))),
+            None
+        );
     }
 
     #[test]
@@ -484,20 +505,23 @@ mod tests {
         let public: SocketAddr = "0.0.0.0:8765".parse().unwrap();
         let open = SitePolicy::new(public, &[], &[]).unwrap();
         assert_eq!(
-            code(open.check_host(&headers(&[("host", "anything.example")]))),
+            code(check_host(&open, &headers(&[("host", "anything.example")]))),
             None
         );
         let named = SitePolicy::new(public, &["box.example".to_owned()], &[]).unwrap();
         assert_eq!(
-            code(named.check_host(&headers(&[("host", "box.example:8765")]))),
+            code(check_host(
+                &named,
+                &headers(&[("host", "box.example:8765")])
+            )),
             None
         );
         assert_eq!(
-            code(named.check_host(&headers(&[("host", "localhost:8765")]))),
+            code(check_host(&named, &headers(&[("host", "localhost:8765")]))),
             None
         );
         assert_eq!(
-            code(named.check_host(&headers(&[("host", "other.example")]))),
+            code(check_host(&named, &headers(&[("host", "other.example")]))),
             Some("host_not_allowed")
         );
     }
@@ -505,7 +529,7 @@ mod tests {
     #[test]
     fn only_the_own_origin_passes_by_default() {
         let policy = SitePolicy::new(loopback(), &[], &[]).unwrap();
-        let site = |pairs: &[(&str, &str)]| code(policy.check_site(&headers(pairs)));
+        let site = |pairs: &[(&str, &str)]| code(check_site(&policy, &headers(pairs)));
         assert_eq!(site(&[("host", "127.0.0.1:8765")]), None);
         assert_eq!(
             site(&[
@@ -550,19 +574,24 @@ mod tests {
     fn allow_origin_admits_exactly_its_origin() {
         let allow = ["http://LocalHost:3000/".to_owned()];
         let policy = SitePolicy::new(loopback(), &[], &allow).unwrap();
-        let admitted = policy
-            .check_site(&headers(&[
+        let admitted = check_site(
+            &policy,
+            &headers(&[
                 ("host", "127.0.0.1:8765"),
                 ("origin", "http://localhost:3000"),
                 ("sec-fetch-site", "same-site"),
-            ]))
-            .unwrap();
+            ]),
+        )
+        .unwrap();
         assert_eq!(admitted.unwrap(), "http://localhost:3000");
         assert_eq!(
-            code(policy.check_site(&headers(&[
-                ("host", "127.0.0.1:8765"),
-                ("origin", "http://localhost:3001"),
-            ]))),
+            code(check_site(
+                &policy,
+                &headers(&[
+                    ("host", "127.0.0.1:8765"),
+                    ("origin", "http://localhost:3001"),
+                ])
+            )),
             Some("cross_origin")
         );
         for bad in [

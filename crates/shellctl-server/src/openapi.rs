@@ -54,10 +54,14 @@ impl utoipa::Modify for SiteGateResponses {
             .content("application/json", error())
             .build();
         for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post, &mut item.delete]
-                .into_iter()
-                .flatten()
-            {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
                 let responses = &mut operation.responses.responses;
                 responses.insert("403".into(), forbidden.clone().into());
                 if operation.request_body.is_some() {
