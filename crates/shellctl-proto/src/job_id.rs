@@ -17,10 +17,11 @@ const JOB_ID_LEN: usize = STAMP_LEN + 1 + JOB_ID_SUFFIX_LEN;
 ///
 /// Holding a `JobId` proves the string is exactly 8 ASCII digits, a dash and
 /// three characters of [`JOB_ID_ALPHABET`], so it is safe to use as a path
-/// component or a tmux session name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct JobId(String);
+/// component or a tmux session name. It is `Copy`: the twelve ASCII bytes
+/// live inline, so ids pass by value without allocating.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+pub struct JobId([u8; JOB_ID_LEN]);
 
 /// A string that is not of the `MMDDHHMM-xyz` form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,10 +43,9 @@ impl JobId {
             && bytes[STAMP_LEN + 1..]
                 .iter()
                 .all(|b| JOB_ID_ALPHABET.contains(b));
-        if well_formed {
-            Ok(JobId(s.to_owned()))
-        } else {
-            Err(InvalidJobId(s.to_owned()))
+        match <[u8; JOB_ID_LEN]>::try_from(bytes) {
+            Ok(id) if well_formed => Ok(JobId(id)),
+            _ => Err(InvalidJobId(s.to_owned())),
         }
     }
 
@@ -62,30 +62,34 @@ impl JobId {
     /// one character; 32 divides 256, so every character is equally likely).
     pub fn from_parts(now: OffsetDateTime, random: [u8; JOB_ID_SUFFIX_LEN]) -> JobId {
         let utc = now.to_offset(time::UtcOffset::UTC);
-        let mut id = format!(
-            "{:02}{:02}{:02}{:02}-",
-            u8::from(utc.month()),
-            utc.day(),
-            utc.hour(),
-            utc.minute()
-        );
-        for byte in random {
-            id.push(char::from(
-                JOB_ID_ALPHABET[usize::from(byte) % JOB_ID_ALPHABET.len()],
-            ));
+        let stamp = [u8::from(utc.month()), utc.day(), utc.hour(), utc.minute()];
+        let mut id = [b'-'; JOB_ID_LEN];
+        for (pair, value) in id[..STAMP_LEN].chunks_exact_mut(2).zip(stamp) {
+            pair[0] = b'0' + value / 10;
+            pair[1] = b'0' + value % 10;
+        }
+        for (slot, byte) in id[STAMP_LEN + 1..].iter_mut().zip(random) {
+            *slot = JOB_ID_ALPHABET[usize::from(byte) % JOB_ID_ALPHABET.len()];
         }
         JobId(id)
     }
 
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Parsing and generation admit ASCII only, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JobId").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for JobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -98,13 +102,13 @@ impl FromStr for JobId {
 
 impl AsRef<str> for JobId {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl Serialize for JobId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(self.as_str())
     }
 }
 

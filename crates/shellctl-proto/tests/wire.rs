@@ -302,7 +302,7 @@ fn set(fields: &[&str]) -> BTreeSet<String> {
 fn response_field_sets_are_exactly_the_references() {
     let id = JobId::parse("05211530-abc").unwrap();
     let result = JobResult {
-        job_id: id.clone(),
+        job_id: id,
         done: false,
         status: JobStatus::Running,
         exit_code: None,
@@ -331,7 +331,7 @@ fn response_field_sets_are_exactly_the_references() {
     );
 
     let view = JobStatusView {
-        job_id: id.clone(),
+        job_id: id,
         status: JobStatus::Exited,
         done: true,
         exit_code: Some(0),
@@ -355,7 +355,7 @@ fn response_field_sets_are_exactly_the_references() {
     );
 
     let info = JobInfo {
-        job_id: id.clone(),
+        job_id: id,
         status: JobStatus::Lost,
         created_at: "2026-05-21T15:30:20Z".into(),
         started_at: None,

@@ -165,7 +165,7 @@ impl Service {
     }
 
     async fn record(&self, job_id: &JobId) -> Result<JobRecord, ServiceError> {
-        let id = job_id.clone();
+        let id = *job_id;
         self.db(move |store| store.get(&id))
             .await?
             .ok_or_else(|| ServiceError::JobNotFound(job_id.to_string()))
@@ -185,7 +185,7 @@ impl Service {
         let Some(exit) = job_dir.read_exit()? else {
             return Ok(record);
         };
-        let id = job_id.clone();
+        let id = *job_id;
         self.db(move |store| {
             store.commit_exit(&id, exit.exit_code, &exit.ended_at)?;
             store.get(&id)
@@ -209,7 +209,7 @@ impl Service {
             .watch(job_dir.path())
             .map_err(|e| ServiceError::Internal(format!("watching job dir: {e}")))?;
         let created_at = now_timestamp();
-        let id = job_id.clone();
+        let id = job_id;
         self.db(move |store| {
             store.insert(&id, &created_at)?;
             store.mark_starting(&id)
@@ -219,7 +219,7 @@ impl Service {
         if let Err(reason) = self.launch(&job_id, &job_dir, terminal).await {
             tracing::warn!(job_id = %job_id, "job failed to start: {reason}");
             let _ = self.tmux.kill_session(&job_id).await;
-            let id = job_id.clone();
+            let id = job_id;
             self.db(move |store| store.mark_failed(&id, "start_failed", &now_timestamp()))
                 .await?;
         }
@@ -285,7 +285,7 @@ impl Service {
             .await
             .map_err(|()| "the output pipe did not start".to_owned())?;
         self.open_gate(job_dir).await?;
-        let id = job_id.clone();
+        let id = *job_id;
         self.db(move |store| store.mark_running(&id, &now_timestamp()))
             .await
             .map_err(|e| e.to_string())?;
@@ -374,7 +374,7 @@ impl Service {
     ) -> Result<JobResult, ServiceError> {
         let record = self.settled_record(job_id).await?;
         if record.status.is_terminal() {
-            return Err(ServiceError::JobNotRunning(job_id.clone()));
+            return Err(ServiceError::JobNotRunning(*job_id));
         }
         let size = file_size(&self.job_dir(job_id).file(OUTPUT));
         if request.offset > size {
@@ -411,7 +411,7 @@ impl Service {
             Ok(()) => Ok(()),
             // The pane went away between the status check and the paste.
             Err(TmuxError::Failed { .. } | TmuxError::NoServer) => {
-                Err(ServiceError::JobNotRunning(job_id.clone()))
+                Err(ServiceError::JobNotRunning(*job_id))
             }
             Err(err) => Err(err.into()),
         }
@@ -462,7 +462,7 @@ impl Service {
     ) -> Result<JobStatusView, ServiceError> {
         let record = self.settled_record(job_id).await?;
         if !record.status.is_terminal() {
-            let id = job_id.clone();
+            let id = *job_id;
             if self.db(move |store| store.request_terminate(&id)).await? {
                 let _ = self.tmux.send_ctrl_c(job_id).await;
                 if !self
@@ -470,7 +470,7 @@ impl Service {
                     .await?
                 {
                     self.tmux.kill_session(job_id).await?;
-                    let id = job_id.clone();
+                    let id = *job_id;
                     self.db(move |store| store.mark_terminated(&id, &now_timestamp()))
                         .await?;
                     self.watcher.poke(self.job_dir(job_id).path());
@@ -502,20 +502,20 @@ impl Service {
         let record = self.settled_record(job_id).await?;
         if !record.status.is_terminal() {
             if !query.force {
-                return Err(ServiceError::JobRunning(job_id.clone()));
+                return Err(ServiceError::JobRunning(*job_id));
             }
             self.terminate(job_id, Duration::from_secs_f64(query.grace_seconds))
                 .await?;
         }
         self.remove_job(job_id).await?;
         Ok(DeleteJobResponse {
-            job_id: job_id.clone(),
+            job_id: *job_id,
             deleted: true,
         })
     }
 
     async fn remove_job(&self, job_id: &JobId) -> Result<(), ServiceError> {
-        let id = job_id.clone();
+        let id = *job_id;
         self.db(move |store| store.delete(&id)).await?;
         let _ = self.tmux.kill_session(job_id).await;
         let dir = self.job_dir(job_id);
@@ -609,7 +609,7 @@ impl Service {
         for record in live {
             let job_dir = self.job_dir(&record.job_id);
             let _ = self.watcher.watch(job_dir.path());
-            let id = record.job_id.clone();
+            let id = record.job_id;
             match record.status {
                 JobStatus::Created => {
                     self.db(move |store| {
@@ -666,7 +666,7 @@ impl Service {
             if record.status != JobStatus::Running {
                 continue; // `run` owns jobs that are still starting
             }
-            let job_id = record.job_id.clone();
+            let job_id = record.job_id;
             let job_dir = self.job_dir(&job_id);
             if self.settled_record(&job_id).await?.status.is_terminal() {
                 self.watcher.unwatch(job_dir.path());
@@ -695,7 +695,7 @@ impl Service {
             };
             tracing::info!(job_id = %job_id, status, reason, "monitor");
             let _ = self.tmux.kill_session(&job_id).await;
-            let id = job_id.clone();
+            let id = job_id;
             let reason = reason.to_owned();
             self.db(move |store| {
                 let now = now_timestamp();
@@ -834,7 +834,7 @@ fn modified_ago(path: &Path) -> Option<Duration> {
 
 fn job_result(record: &JobRecord, log: &Path, window: OutputWindow) -> JobResult {
     JobResult {
-        job_id: record.job_id.clone(),
+        job_id: record.job_id,
         done: record.status.is_terminal(),
         status: record.status,
         exit_code: exit_code_of(record),
