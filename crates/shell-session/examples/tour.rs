@@ -13,7 +13,7 @@ async fn main() -> Result<(), shell_session::SessionError> {
     // waiting for the whole timeout.
     let options = ShellSessionOptions {
         return_after_quiet: Some(Duration::from_millis(100)),
-        ..Default::default()
+        ..ShellSessionOptions::default()
     };
     let mut calc = ShellSession::new("while read expr; do echo \"$(($expr))\"; done", options);
     for expr in ["6 * 7", "1 << 10"] {
@@ -31,7 +31,7 @@ async fn main() -> Result<(), shell_session::SessionError> {
     let id = manager
         .new_shell(
             "echo working; sleep 0.2; echo done >&2; exit 3",
-            Default::default(),
+            ShellSessionOptions::default(),
             Some("demo".into()),
         )
         .await?;

@@ -125,6 +125,7 @@ impl ShellSession {
 
     /// Starts the command if it has not been started. Idempotent while the
     /// session is open.
+    #[allow(clippy::unused_async)] // async in the public API, for a start that may wait
     pub async fn start(&mut self) -> Result<(), SessionError> {
         match self.state {
             State::Running(_) => Ok(()),
@@ -245,7 +246,7 @@ impl fmt::Debug for ShellSession {
                 &crate::command_slug_parts(&self.command).join("-"),
             )
             .field("closed", &self.is_closed())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -387,12 +388,11 @@ impl Running {
     async fn wait_gone(&mut self, mut step: Option<&mut Step>) -> io::Result<()> {
         let mut discard = Vec::new();
         while self.exit.is_none() || !(self.stdout_done && self.stderr_done) {
-            let (out, err) = match step.as_deref_mut() {
-                Some(step) => (&mut step.stdout, &mut step.stderr),
-                None => {
-                    discard.clear();
-                    (&mut discard, &mut Vec::new())
-                }
+            let (out, err) = if let Some(step) = step.as_deref_mut() {
+                (&mut step.stdout, &mut step.stderr)
+            } else {
+                discard.clear();
+                (&mut discard, &mut Vec::new())
             };
             tokio::select! {
                 chunk = self.proc.stdout.recv(), if !self.stdout_done => {
@@ -450,15 +450,12 @@ impl Running {
 /// Adds a received chunk to `buf`, or marks the stream done at its end.
 /// Returns whether output arrived.
 fn absorb(chunk: Option<Vec<u8>>, buf: &mut Vec<u8>, done: &mut bool) -> bool {
-    match chunk {
-        Some(bytes) => {
-            buf.extend_from_slice(&bytes);
-            true
-        }
-        None => {
-            *done = true;
-            false
-        }
+    if let Some(bytes) = chunk {
+        buf.extend_from_slice(&bytes);
+        true
+    } else {
+        *done = true;
+        false
     }
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use shell_session::{SessionError, ShellSessionInfo, ShellSessionManager};
+use shell_session::{SessionError, ShellSessionInfo, ShellSessionManager, ShellSessionOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ async fn sessions_register_list_step_and_unregister_on_exit() {
     let id = manager
         .new_shell(
             "read x; echo \"got $x\"; exit 4",
-            Default::default(),
+            ShellSessionOptions::default(),
             Some("reader".into()),
         )
         .await
@@ -46,11 +46,11 @@ async fn sessions_register_list_step_and_unregister_on_exit() {
 async fn exited_sessions_are_pruned_by_list() {
     let manager = ShellSessionManager::new(8);
     let keeper = manager
-        .new_shell("cat", Default::default(), None)
+        .new_shell("cat", ShellSessionOptions::default(), None)
         .await
         .unwrap();
     let quitter = manager
-        .new_shell("true", Default::default(), None)
+        .new_shell("true", ShellSessionOptions::default(), None)
         .await
         .unwrap();
     // No event tells the test when `true` has exited; re-list until pruned.
@@ -82,7 +82,7 @@ async fn exited_sessions_are_pruned_by_list() {
 async fn interrupt_unregisters_and_unknown_ids_are_errors() {
     let manager = ShellSessionManager::new(8);
     let id = manager
-        .new_shell("sleep 3201", Default::default(), None)
+        .new_shell("sleep 3201", ShellSessionOptions::default(), None)
         .await
         .unwrap();
     wait_until_running("sleep 3201", 1).await;
@@ -106,7 +106,7 @@ async fn interrupt_reaches_a_session_in_the_middle_of_a_step() {
     let manager = Arc::new(ShellSessionManager::new(8));
     let command = format!("read go; echo up > '{}'; sleep 3202", started.display());
     let id = manager
-        .new_shell(command, Default::default(), None)
+        .new_shell(command, ShellSessionOptions::default(), None)
         .await
         .unwrap();
     let stepping = {
@@ -138,14 +138,16 @@ async fn interrupt_reaches_a_session_in_the_middle_of_a_step() {
 async fn the_session_cap_is_enforced() {
     let manager = ShellSessionManager::new(2);
     let first = manager
-        .new_shell("cat", Default::default(), None)
+        .new_shell("cat", ShellSessionOptions::default(), None)
         .await
         .unwrap();
     manager
-        .new_shell("cat", Default::default(), None)
+        .new_shell("cat", ShellSessionOptions::default(), None)
         .await
         .unwrap();
-    let err = manager.new_shell("cat", Default::default(), None).await;
+    let err = manager
+        .new_shell("cat", ShellSessionOptions::default(), None)
+        .await;
     assert!(
         matches!(
             err,
@@ -159,7 +161,7 @@ async fn the_session_cap_is_enforced() {
     );
     manager.interrupt(&first).await.unwrap();
     manager
-        .new_shell("cat", Default::default(), None)
+        .new_shell("cat", ShellSessionOptions::default(), None)
         .await
         .unwrap();
     manager.close().await;
@@ -170,7 +172,7 @@ async fn clear_interrupts_everything_and_keeps_the_manager_open() {
     let manager = ShellSessionManager::new(8);
     for _ in 0..3 {
         manager
-            .new_shell("sleep 3203", Default::default(), None)
+            .new_shell("sleep 3203", ShellSessionOptions::default(), None)
             .await
             .unwrap();
     }
@@ -179,7 +181,7 @@ async fn clear_interrupts_everything_and_keeps_the_manager_open() {
     assert!(pgrep("sleep 3203").is_empty());
     assert!(manager.list_sessions().await.unwrap().is_empty());
     manager
-        .new_shell("true", Default::default(), None)
+        .new_shell("true", ShellSessionOptions::default(), None)
         .await
         .unwrap();
 }
@@ -192,7 +194,7 @@ fn closed<T>(result: &Result<T, SessionError>) -> bool {
 async fn a_closed_manager_refuses_everything() {
     let manager = ShellSessionManager::new(8);
     let id = manager
-        .new_shell("sleep 3204", Default::default(), None)
+        .new_shell("sleep 3204", ShellSessionOptions::default(), None)
         .await
         .unwrap();
     wait_until_running("sleep 3204", 1).await;
@@ -200,7 +202,9 @@ async fn a_closed_manager_refuses_everything() {
     manager.close().await; // idempotent
     assert!(pgrep("sleep 3204").is_empty());
     assert!(closed(
-        &manager.new_shell("true", Default::default(), None).await
+        &manager
+            .new_shell("true", ShellSessionOptions::default(), None)
+            .await
     ));
     assert!(closed(&manager.next(&id, None, LONG).await));
     assert!(closed(&manager.interrupt(&id).await));
@@ -218,7 +222,7 @@ async fn sixty_four_sessions_run_concurrently() {
             let id = manager
                 .new_shell(
                     "read x; echo \"$x-$x\"",
-                    Default::default(),
+                    ShellSessionOptions::default(),
                     Some(format!("n{i}")),
                 )
                 .await
@@ -251,7 +255,7 @@ async fn sixty_four_sessions_run_concurrently() {
 async fn a_step_dropped_half_way_leaves_no_stuck_entry() {
     let manager = ShellSessionManager::new(8);
     let id = manager
-        .new_shell("sleep 3205", Default::default(), None)
+        .new_shell("sleep 3205", ShellSessionOptions::default(), None)
         .await
         .unwrap();
     let step = manager.next(&id, None, Some(Duration::from_secs(300)));
@@ -271,7 +275,7 @@ async fn a_step_dropped_half_way_leaves_no_stuck_entry() {
 fn manager_futures_are_send() {
     fn assert_send<T: Send>(_: T) {}
     let manager = ShellSessionManager::new(1);
-    assert_send(manager.new_shell("true", Default::default(), None));
+    assert_send(manager.new_shell("true", ShellSessionOptions::default(), None));
     assert_send(manager.next("000000", None, None));
     assert_send(manager.interrupt("000000"));
     assert_send(manager.list_sessions());

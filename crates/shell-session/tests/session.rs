@@ -10,13 +10,16 @@ use std::time::Duration;
 fn quiet_options() -> ShellSessionOptions {
     ShellSessionOptions {
         return_after_quiet: Some(Duration::from_millis(100)),
-        ..Default::default()
+        ..ShellSessionOptions::default()
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_code_closes_the_session_and_streams_stay_apart() {
-    let mut session = ShellSession::new("echo out; echo err >&2; exit 7", Default::default());
+    let mut session = ShellSession::new(
+        "echo out; echo err >&2; exit 7",
+        ShellSessionOptions::default(),
+    );
     assert_eq!(session.session_id().len(), 6);
     assert!(session.session_id().bytes().all(|b| b.is_ascii_digit()));
     let step = session.next(None, None).await.unwrap();
@@ -24,12 +27,12 @@ async fn exit_code_closes_the_session_and_streams_stay_apart() {
     assert_eq!(step.stderr, b"err\n");
     assert_eq!(step.exit_code, Some(7));
     assert!(session.is_closed());
-    assert_closed(session.next(None, None).await);
+    assert_closed(&session.next(None, None).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_returns_without_exit_and_keeps_the_session_open() {
-    let mut session = ShellSession::new("cat", Default::default());
+    let mut session = ShellSession::new("cat", ShellSessionOptions::default());
     let step = session
         .next(None, Some(Duration::from_millis(50)))
         .await
@@ -45,7 +48,7 @@ async fn timeout_returns_without_exit_and_keeps_the_session_open() {
 async fn per_call_timeout_overrides_the_session_default() {
     let options = ShellSessionOptions {
         timeout: Duration::from_millis(1),
-        ..Default::default()
+        ..ShellSessionOptions::default()
     };
     let command = "sleep 0.3; echo done";
     // The 1 ms default ends the step long before the command can finish...
@@ -66,14 +69,14 @@ async fn per_call_timeout_overrides_the_session_default() {
 
 #[tokio::test]
 async fn zero_timeout_is_rejected() {
-    let mut session = ShellSession::new("true", Default::default());
+    let mut session = ShellSession::new("true", ShellSessionOptions::default());
     let err = session.next(None, Some(Duration::ZERO)).await;
     assert!(matches!(err, Err(SessionError::InvalidTimeout)), "{err:?}");
     let mut session = ShellSession::new(
         "true",
         ShellSessionOptions {
             timeout: Duration::ZERO,
-            ..Default::default()
+            ..ShellSessionOptions::default()
         },
     );
     assert!(matches!(
@@ -117,7 +120,7 @@ async fn stdin_round_trips_across_two_steps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signal_death_reads_as_minus_the_signal() {
-    let mut session = ShellSession::new("kill -9 $$", Default::default());
+    let mut session = ShellSession::new("kill -9 $$", ShellSessionOptions::default());
     assert_eq!(run_to_exit(&mut session).await.exit_code, Some(-9));
 }
 
@@ -157,7 +160,7 @@ async fn interrupt_handle_ends_a_step_in_flight() {
         "trap 'echo bye; exit 3' TERM; read go; echo up > '{}'; while :; do sleep 0.05; done",
         started.display()
     );
-    let mut session = ShellSession::new(command, Default::default());
+    let mut session = ShellSession::new(command, ShellSessionOptions::default());
     let handle = session.interrupt_handle();
     let step = tokio::spawn(async move {
         session
@@ -179,9 +182,9 @@ async fn interrupt_handle_ends_a_step_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupt_before_the_step_closes_the_session() {
-    let mut session = ShellSession::new("cat", Default::default());
+    let mut session = ShellSession::new("cat", ShellSessionOptions::default());
     session.interrupt_handle().interrupt();
-    assert_closed(session.next(None, None).await);
+    assert_closed(&session.next(None, None).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +199,7 @@ async fn dropping_a_live_session_kills_its_group() {
 async fn exit_with_a_background_child_returns_and_cleans_up() {
     // The background sleep keeps stdout open: the step must not wait for it
     // beyond the post-exit flush, and closing the session ends it.
-    let mut session = ShellSession::new("sleep 3105 & echo hi", Default::default());
+    let mut session = ShellSession::new("sleep 3105 & echo hi", ShellSessionOptions::default());
     let step = run_to_exit(&mut session).await;
     assert_eq!(
         (step.stdout.as_slice(), step.exit_code),
@@ -208,7 +211,8 @@ async fn exit_with_a_background_child_returns_and_cleans_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_megabytes_of_stdout_arrive_whole() {
-    let mut session = ShellSession::new("head -c 50000000 /dev/zero", Default::default());
+    let mut session =
+        ShellSession::new("head -c 50000000 /dev/zero", ShellSessionOptions::default());
     let step = run_to_exit(&mut session).await;
     assert_eq!(step.exit_code, Some(0));
     assert_eq!(step.stdout.len(), 50_000_000);
@@ -220,7 +224,7 @@ async fn a_stderr_flood_does_not_stall_stdout() {
     let options = ShellSessionOptions {
         // A small per-stream buffer: stderr fills it long before the end.
         max_buffered_output: 256 * 1024,
-        ..Default::default()
+        ..ShellSessionOptions::default()
     };
     let mut session = ShellSession::new(
         "echo first; head -c 20000000 /dev/zero >&2; echo last",
@@ -234,7 +238,10 @@ async fn a_stderr_flood_does_not_stall_stdout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdin_to_a_command_that_stopped_reading_is_not_an_error() {
-    let mut session = ShellSession::new("exec 0<&-; echo closed; sleep 0.2", Default::default());
+    let mut session = ShellSession::new(
+        "exec 0<&-; echo closed; sleep 0.2",
+        ShellSessionOptions::default(),
+    );
     let big = vec![b'x'; 1 << 20];
     let step = session
         .next(Some(&big), Some(Duration::from_secs(60)))
@@ -249,7 +256,7 @@ async fn stdin_to_a_command_that_stopped_reading_is_not_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_stdin_gives_the_command_end_of_input() {
-    let mut session = ShellSession::new("cat; echo eof", Default::default());
+    let mut session = ShellSession::new("cat; echo eof", ShellSessionOptions::default());
     session
         .next(Some(b"abc"), Some(Duration::from_millis(1)))
         .await

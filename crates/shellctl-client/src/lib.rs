@@ -4,7 +4,7 @@
 //! SDK, it keeps the output-window knobs (`output_limit`,
 //! `idle_flush_seconds`) on the client, so calls stay short. Errors are one
 //! enum, [`ClientError`]: an API error carries the HTTP status and the
-//! server's error code (from our error envelope, or from FastAPI's
+//! server's error code (from our error envelope, or from `FastAPI`'s
 //! `{"detail": …}` shape when talking to the reference server), apart from
 //! transport and decode failures. [`Follow`] yields a job's output as it
 //! arrives until the job is done.
@@ -29,7 +29,11 @@ use shellctl_proto::limits::{
     AUTH_TOKEN_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_IDLE_FLUSH_SECONDS,
     DEFAULT_OUTPUT_LIMIT,
 };
-use shellctl_proto::*;
+use shellctl_proto::{
+    DeleteJobResponse, EnvOverlay, HealthResponse, InputJobRequest, JobInfo, JobResult, JobStatus,
+    JobStatusView, ListJobsResponse, RunJobRequest, TerminalSize, TerminateJobRequest,
+    WaitJobRequest,
+};
 use std::time::Duration;
 
 /// Extra time an HTTP request may take beyond the wait it asks for.
@@ -62,6 +66,12 @@ pub enum ClientError {
     /// The base URL is not a valid http(s) URL.
     #[error("invalid base URL {0:?}")]
     InvalidUrl(String),
+    /// The job id would not stay one segment of the request path: it is
+    /// empty, or a dot segment (`.`, `..`, or an escaped form such as
+    /// `%2e%2e`), which URL parsing resolves away, sending the request to
+    /// another route. Nothing was sent. Real job ids have no dots.
+    #[error("invalid job id {0:?}: not usable as a URL path segment")]
+    InvalidJobId(String),
 }
 
 impl ClientError {
@@ -132,18 +142,21 @@ impl ShellctlClient {
     }
 
     /// Uses `token` as the bearer token (`None` or empty: no auth header).
+    #[must_use]
     pub fn with_token(mut self, token: Option<String>) -> Self {
         self.token = token.filter(|t| !t.is_empty());
         self
     }
 
     /// Sets the window size of output-returning calls.
+    #[must_use]
     pub fn with_output_limit(mut self, output_limit: u32) -> Self {
         self.output_limit = output_limit;
         self
     }
 
     /// Sets the idle flush of output-returning calls.
+    #[must_use]
     pub fn with_idle_flush_seconds(mut self, seconds: f64) -> Self {
         self.idle_flush_seconds = seconds;
         self
@@ -234,7 +247,7 @@ impl ShellctlClient {
         request.idle_flush_seconds = self.idle_flush_seconds;
         let wait = request.timeout;
         self.post(
-            &format!("/v1/jobs/{}/wait", segment(job_id)),
+            &format!("/v1/jobs/{}/wait", segment(job_id)?),
             &request,
             Some(wait),
         )
@@ -259,7 +272,7 @@ impl ShellctlClient {
         };
         let wait = request.timeout;
         self.post(
-            &format!("/v1/jobs/{}/input", segment(job_id)),
+            &format!("/v1/jobs/{}/input", segment(job_id)?),
             &request,
             Some(wait),
         )
@@ -268,7 +281,7 @@ impl ShellctlClient {
 
     /// `GET /v1/jobs/{id}/log/tail`.
     pub async fn tail(&self, job_id: &str) -> Result<JobResult, ClientError> {
-        let path = format!("/v1/jobs/{}/log/tail", segment(job_id));
+        let path = format!("/v1/jobs/{}/log/tail", segment(job_id)?);
         let builder = self
             .request(Method::GET, &path, None)?
             .query(&[("output_limit", self.output_limit)]);
@@ -277,8 +290,8 @@ impl ShellctlClient {
 
     /// `GET /v1/jobs/{id}`.
     pub async fn status(&self, job_id: &str) -> Result<JobStatusView, ClientError> {
-        self.send(self.request(Method::GET, &format!("/v1/jobs/{}", segment(job_id)), None)?)
-            .await
+        let path = format!("/v1/jobs/{}", segment(job_id)?);
+        self.send(self.request(Method::GET, &path, None)?).await
     }
 
     /// `GET /v1/jobs`: newest first.
@@ -312,7 +325,7 @@ impl ShellctlClient {
         };
         let wait = request.grace_seconds;
         self.post(
-            &format!("/v1/jobs/{}/terminate", segment(job_id)),
+            &format!("/v1/jobs/{}/terminate", segment(job_id)?),
             &request,
             Some(wait),
         )
@@ -330,7 +343,7 @@ impl ShellctlClient {
         if let Some(grace) = grace_seconds {
             query.push(("grace_seconds", grace.to_string()));
         }
-        let path = format!("/v1/jobs/{}", segment(job_id));
+        let path = format!("/v1/jobs/{}", segment(job_id)?);
         let wait = grace_seconds.unwrap_or(shellctl_proto::limits::DEFAULT_GRACE_SECONDS);
         self.send(
             self.request(Method::DELETE, &path, Some(wait))?
@@ -401,10 +414,24 @@ impl Follow<'_> {
     }
 }
 
-/// A job id as one URL path segment (ids from the server need no escaping;
-/// anything else is escaped rather than allowed to change the path).
-fn segment(job_id: &str) -> String {
-    job_id
+/// A job id as one URL path segment, or [`ClientError::InvalidJobId`].
+///
+/// Every byte but the unreserved ones (`A-Z a-z 0-9 - . _ ~`) is
+/// percent-escaped, so `/`, `\`, `?`, `#` and `%` in an id stay inside the
+/// segment; ids from the server (`MMDDHHMM-xyz`) come out unchanged.
+/// Escaping cannot save the dot segments, though: URL parsing (WHATWG
+/// rules, which `reqwest` follows) resolves a segment `.` or `..` away, and
+/// counts `%2e` as a dot too, so `/v1/jobs/../wait` (or `/v1/jobs/%2e%2e/wait`)
+/// is sent as `/v1/wait`. Such ids are refused, as is the empty id (which
+/// leaves no segment). Ids that only look like one once unescaped
+/// (`%2e%2e`) would stay in place (`%` becomes `%25`), but they are refused
+/// as well: they name no job, and a server or proxy that decodes the path
+/// twice would read them as dot segments.
+fn segment(job_id: &str) -> Result<String, ClientError> {
+    if is_empty_or_dot_segment(job_id) {
+        return Err(ClientError::InvalidJobId(job_id.to_owned()));
+    }
+    Ok(job_id
         .bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -412,10 +439,19 @@ fn segment(job_id: &str) -> String {
             }
             _ => format!("%{b:02X}"),
         })
-        .collect()
+        .collect())
 }
 
-/// Decodes an error response: our envelope, FastAPI's `{"detail": …}`, or
+/// Whether `segment` is empty, or a dot segment as URL parsing reads one:
+/// two or fewer units, each `.` or `%2e` (any case).
+fn is_empty_or_dot_segment(segment: &str) -> bool {
+    matches!(
+        segment.to_ascii_lowercase().replace("%2e", ".").as_str(),
+        "" | "." | ".."
+    )
+}
+
+/// Decodes an error response: our envelope, `FastAPI`'s `{"detail": …}`, or
 /// whatever text came.
 fn decode_error(status: StatusCode, body: &[u8]) -> ClientError {
     let fallback = || String::from_utf8_lossy(body).into_owned();
@@ -485,9 +521,70 @@ mod tests {
 
     #[test]
     fn ids_cannot_change_the_path() {
-        assert_eq!(segment("05211530-abc"), "05211530-abc");
-        assert_eq!(segment("../x"), "..%2Fx");
-        assert_eq!(segment("a b?c"), "a%20b%3Fc");
+        assert_eq!(segment("05211530-abc").unwrap(), "05211530-abc");
+        assert_eq!(segment("../x").unwrap(), "..%2Fx");
+        assert_eq!(segment("a b?c").unwrap(), "a%20b%3Fc");
+        assert_eq!(segment("...").unwrap(), "...");
+        assert_eq!(segment("%2e%2e/").unwrap(), "%252e%252e%2F");
+        for dots in ["", ".", "..", "%2e", "%2E", ".%2e", "%2E.", "%2e%2E"] {
+            assert!(
+                matches!(segment(dots), Err(ClientError::InvalidJobId(ref id)) if id == dots),
+                "{dots:?}"
+            );
+        }
+    }
+
+    /// Undoes [`segment`]'s escaping.
+    fn unescape(segment: &str) -> String {
+        let mut bytes = Vec::new();
+        let mut rest = segment.as_bytes();
+        while let Some((&first, tail)) = rest.split_first() {
+            if first == b'%' {
+                let hex = std::str::from_utf8(&tail[..2]).unwrap();
+                bytes.push(u8::from_str_radix(hex, 16).unwrap());
+                rest = &tail[2..];
+            } else {
+                bytes.push(first);
+                rest = tail;
+            }
+        }
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Every id of up to five of the characters URL parsing treats
+    /// specially either is refused (exactly the empty and dot-segment ones)
+    /// or becomes one segment, sent as built, that unescapes to the id.
+    #[test]
+    fn no_short_id_of_special_characters_leaves_its_segment() {
+        const CHARS: [char; 12] = ['.', '%', '2', 'e', 'E', '/', '\\', '?', '#', ' ', '\t', 'é'];
+        let base = Url::parse("http://example.invalid/prefix/").unwrap();
+        let mut ids = vec![String::new()];
+        let mut shorter = ids.clone();
+        for _ in 0..5 {
+            shorter = shorter
+                .iter()
+                .flat_map(|id| CHARS.iter().map(move |c| format!("{id}{c}")))
+                .collect();
+            ids.extend(shorter.iter().cloned());
+        }
+        let mut refused = Vec::new();
+        for id in &ids {
+            match segment(id) {
+                Ok(escaped) => {
+                    let path = format!("v1/jobs/{escaped}/wait");
+                    let url = base.join(&path).unwrap();
+                    assert_eq!(url.path(), format!("/prefix/{path}"), "{id:?}");
+                    assert_eq!(unescape(&escaped), *id);
+                }
+                Err(ClientError::InvalidJobId(got)) if got == *id => refused.push(got),
+                Err(other) => panic!("{id:?}: {other:?}"),
+            }
+        }
+        refused.sort();
+        assert_eq!(
+            refused,
+            ["", "%2E", "%2E.", "%2e", "%2e.", ".", ".%2E", ".%2e", ".."]
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ async fn record(State(log): State<Log>, request: Request) -> Response {
             )
                 .into_response();
         }
-        ("GET", _) | ("POST", _) => view(),
+        ("GET" | "POST", _) => view(),
         ("DELETE", _) => json!({"job_id": JOB, "deleted": true}),
         _ => Value::Null,
     };
@@ -194,4 +194,145 @@ async fn api_and_transport_errors_are_told_apart() {
         unreachable.health().await,
         Err(ClientError::Transport(_))
     ));
+}
+
+/// Calls every route that takes a job id with `id`, in this order: wait,
+/// input, tail, status, terminate, delete, and a follow's first wait.
+async fn call_every_job_route(client: &ShellctlClient, id: &str) -> Vec<Result<(), ClientError>> {
+    let mut follow = client.follow_from(id, 0);
+    vec![
+        client.wait(id, 0, Some(1.0)).await.map(drop),
+        client.input(id, "x", 0, Some(1.0)).await.map(drop),
+        client.tail(id).await.map(drop),
+        client.status(id).await.map(drop),
+        client.terminate(id, Some(1.0)).await.map(drop),
+        client.delete(id, false, None).await.map(drop),
+        follow.next().await.expect("a first chunk").map(drop),
+    ]
+}
+
+/// What each call of [`call_every_job_route`] adds after the id segment.
+const JOB_ROUTE_TAILS: [&str; 7] = [
+    "/wait",
+    "/input",
+    "/log/tail",
+    "",
+    "/terminate",
+    "",
+    "/wait",
+];
+
+/// Undoes percent-escaping.
+fn unescape(segment: &str) -> String {
+    let mut bytes = Vec::new();
+    let mut rest = segment.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'%' {
+            let hex = std::str::from_utf8(&tail[..2]).unwrap();
+            bytes.push(u8::from_str_radix(hex, 16).unwrap());
+            rest = &tail[2..];
+        } else {
+            bytes.push(first);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).unwrap()
+}
+
+const DOT_SEGMENT_IDS: [&str; 9] = [
+    "..", ".", "%2e%2e", "%2E%2e", ".%2e", "%2E.", "%2e", "%2E", "",
+];
+
+#[tokio::test]
+async fn dot_segment_ids_are_refused_and_nothing_is_sent() {
+    let (base, log) = stub().await;
+    let client = ShellctlClient::new(&base).unwrap();
+    for id in DOT_SEGMENT_IDS {
+        for (result, tail) in call_every_job_route(&client, id)
+            .await
+            .iter()
+            .zip(JOB_ROUTE_TAILS)
+        {
+            assert!(
+                matches!(result, Err(ClientError::InvalidJobId(got)) if got == id),
+                "{id:?} on {tail:?}: {result:?}"
+            );
+        }
+    }
+    let sent: Vec<_> = log.lock().unwrap().iter().map(|s| s.path.clone()).collect();
+    assert!(sent.is_empty(), "sent {sent:?}");
+}
+
+/// Whatever the id, a job route either fails without sending anything or
+/// sends one request whose path is `/v1/jobs/<one segment>` plus the
+/// route's tail, the segment unescaping to the id. (The stub answers every
+/// request with success, so a call that sent something succeeded.)
+#[tokio::test]
+async fn no_id_moves_a_request_off_its_route() {
+    let (base, log) = stub().await;
+    let client = ShellctlClient::new(&base).unwrap();
+    let odd_ids = [
+        JOB, "a/b", "a?b", "a#b", "a b", "../x", "x/..", "a\\b", "...", "a.b", "%2e%2e/x", "%252e",
+        "\t", "é",
+    ];
+    for id in DOT_SEGMENT_IDS.into_iter().chain(odd_ids) {
+        let results = call_every_job_route(&client, id).await;
+        let sent: Vec<Seen> = log.lock().unwrap().drain(..).collect();
+        let sent_by: Vec<&str> = results
+            .iter()
+            .zip(JOB_ROUTE_TAILS)
+            .filter(|(result, _)| result.is_ok())
+            .map(|(_, tail)| tail)
+            .collect();
+        assert_eq!(
+            sent.len(),
+            sent_by.len(),
+            "{id:?}: {results:?}, sent {sent:?}"
+        );
+        for (seen, tail) in sent.iter().zip(sent_by) {
+            let path = &seen.path;
+            let segment = path
+                .strip_prefix("/v1/jobs/")
+                .and_then(|rest| rest.strip_suffix(tail))
+                .unwrap_or_else(|| panic!("{id:?} on {tail:?}: sent to {path:?}"));
+            assert!(
+                !segment.contains('/'),
+                "{id:?} on {tail:?}: sent to {path:?}"
+            );
+            assert_eq!(
+                unescape(segment),
+                id,
+                "{id:?} on {tail:?}: sent to {path:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn ordinary_and_odd_ids_become_one_escaped_segment() {
+    let (base, log) = stub().await;
+    let client = ShellctlClient::new(&base).unwrap();
+    let cases = [
+        (JOB, "05211530-abc"),
+        ("a/b", "a%2Fb"),
+        ("a?b#c d", "a%3Fb%23c%20d"),
+        ("../x", "..%2Fx"),
+        ("a\\b", "a%5Cb"),
+        ("...", "..."),
+        ("%2e%2e/x", "%252e%252e%2Fx"),
+        ("é", "%C3%A9"),
+    ];
+    for (id, segment) in cases {
+        client.status(id).await.unwrap();
+        client.wait(id, 0, Some(1.0)).await.unwrap();
+        let sent: Vec<String> = log.lock().unwrap().drain(..).map(|s| s.path).collect();
+        assert_eq!(
+            sent,
+            [
+                format!("/v1/jobs/{segment}"),
+                format!("/v1/jobs/{segment}/wait")
+            ],
+            "{id:?}"
+        );
+    }
 }

@@ -4,7 +4,12 @@
 //! the reference does.
 
 use crate::error::ValidationError;
-use crate::limits::*;
+use crate::limits::{
+    DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_FLUSH_SECONDS, DEFAULT_LIST_LIMIT, DEFAULT_OUTPUT_LIMIT,
+    DEFAULT_TERMINAL_COLS, DEFAULT_TERMINAL_ROWS, DEFAULT_TIMEOUT_SECONDS, MAX_GRACE_SECONDS,
+    MAX_IDLE_FLUSH_SECONDS, MAX_LIST_LIMIT, MAX_OUTPUT_LIMIT, MAX_TERMINAL_DIMENSION,
+    MAX_TIMEOUT_SECONDS,
+};
 use crate::status::JobStatus;
 use crate::validate::{Validate, float_in_range, int_in_range};
 use serde::{Deserialize, Deserializer, Serialize};

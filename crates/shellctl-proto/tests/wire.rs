@@ -1,6 +1,8 @@
 //! Bounds, defaults and field sets of the v1 wire types.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// Defaults are exact constants, and `json!` values read best passed by value.
+#![allow(clippy::float_cmp, clippy::needless_pass_by_value)]
 
 use serde_json::{Value, json};
 use shellctl_proto::*;

@@ -15,7 +15,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shellctl_proto::*;
+use shellctl_proto::{
+    ApiErrorBody, DeleteJobQuery, DeleteJobResponse, ErrorCode, HealthResponse, InputJobRequest,
+    JobId, JobResult, JobStatus, JobStatusView, ListJobsQuery, ListJobsResponse, RequestError,
+    RunJobRequest, TailQuery, TerminateJobRequest, Validate, WaitJobRequest, decode_query,
+    decode_request,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,11 +38,11 @@ pub struct AppState {
 pub struct ApiLimits {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Which `Host` and `Origin` values are answered (see [`crate::guard`]).
+    /// Which `Host` and `Origin` values are answered (see [`SitePolicy`]).
     pub site_policy: Arc<SitePolicy>,
 }
 
-/// The v1 router. The site gates of [`crate::guard`] wrap every route,
+/// The v1 router. The site gates (Host, cross-site, JSON body) wrap every route,
 /// the fallbacks included, so no route added here can miss them.
 pub fn router(state: AppState, limits: ApiLimits) -> Router {
     let authed = Router::new()
@@ -172,7 +177,12 @@ impl ApiError {
                     S::InvalidCwd(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidCwd),
                     S::JobNotRunning(_) => (StatusCode::CONFLICT, ErrorCode::JobNotRunning),
                     S::JobRunning(_) => (StatusCode::CONFLICT, ErrorCode::JobRunning),
-                    S::Store(_) | S::Io(_) | S::Tmux(_) | S::Internal(_) => {
+                    S::Layout(_)
+                    | S::Store(_)
+                    | S::Io(_)
+                    | S::Tmux(_)
+                    | S::Watch(_)
+                    | S::Internal(_) => {
                         (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError)
                     }
                 };
@@ -205,8 +215,8 @@ fn body<T: serde::de::DeserializeOwned + Validate>(
     Ok(decode_request(&bytes?)?)
 }
 
-fn query<T: serde::de::DeserializeOwned + Validate>(raw: Option<String>) -> Result<T, ApiError> {
-    Ok(decode_query(raw.as_deref().unwrap_or(""))?)
+fn query<T: serde::de::DeserializeOwned + Validate>(raw: Option<&str>) -> Result<T, ApiError> {
+    Ok(decode_query(raw.unwrap_or(""))?)
 }
 
 // ----- middleware ----------------------------------------------------------
@@ -306,7 +316,7 @@ pub(crate) async fn wait_job(
 ) -> ApiResult<JobResult> {
     let id = job_id(&id)?;
     let request: WaitJobRequest = body(bytes)?;
-    Ok(Json(state.service.wait(&id, request).await?))
+    Ok(Json(state.service.wait(id, request).await?))
 }
 
 #[utoipa::path(post, path = "/v1/jobs/{id}/input", tag = "jobs", request_body = InputJobRequest,
@@ -324,7 +334,7 @@ pub(crate) async fn input_job(
 ) -> ApiResult<JobResult> {
     let id = job_id(&id)?;
     let request: InputJobRequest = body(bytes)?;
-    Ok(Json(state.service.input(&id, request).await?))
+    Ok(Json(state.service.input(id, request).await?))
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}/log/tail", tag = "jobs",
@@ -340,8 +350,8 @@ pub(crate) async fn tail_job(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<JobResult> {
     let id = job_id(&id)?;
-    let tail: TailQuery = query(raw)?;
-    Ok(Json(state.service.tail(&id, tail.output_limit).await?))
+    let tail: TailQuery = query(raw.as_deref())?;
+    Ok(Json(state.service.tail(id, tail.output_limit).await?))
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
@@ -355,7 +365,7 @@ pub(crate) async fn job_status(
     Path(id): Path<String>,
 ) -> ApiResult<JobStatusView> {
     let id = job_id(&id)?;
-    Ok(Json(state.service.status(&id).await?))
+    Ok(Json(state.service.status(id).await?))
 }
 
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
@@ -369,7 +379,7 @@ pub(crate) async fn list_jobs(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<ListJobsResponse> {
-    let list: ListJobsQuery = query(raw)?;
+    let list: ListJobsQuery = query(raw.as_deref())?;
     Ok(Json(state.service.list(list).await?))
 }
 
@@ -391,7 +401,7 @@ pub(crate) async fn terminate_job(
         other => body(other)?,
     };
     let grace = Duration::from_secs_f64(request.grace_seconds);
-    Ok(Json(state.service.terminate(&id, grace).await?))
+    Ok(Json(state.service.terminate(id, grace).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs",
@@ -409,8 +419,8 @@ pub(crate) async fn delete_job(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<DeleteJobResponse> {
     let id = job_id(&id)?;
-    let delete: DeleteJobQuery = query(raw)?;
-    Ok(Json(state.service.delete(&id, delete).await?))
+    let delete: DeleteJobQuery = query(raw.as_deref())?;
+    Ok(Json(state.service.delete(id, delete).await?))
 }
 
 #[cfg(test)]

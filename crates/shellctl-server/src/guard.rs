@@ -71,23 +71,20 @@ impl HostName {
     /// IPv4 address, or an IPv6 address in brackets; the port, if any, a
     /// number.
     fn parse(text: &str) -> Option<HostName> {
-        let (host, port) = match text.strip_prefix('[') {
-            Some(rest) => {
-                let (address, after) = rest.split_once(']')?;
-                address.parse::<std::net::Ipv6Addr>().ok()?;
-                let port = match after {
-                    "" => None,
-                    colon_port => Some(colon_port.strip_prefix(':')?),
-                };
-                (&text[..address.len() + 2], port)
-            }
-            None => {
-                let (host, port) = match text.rsplit_once(':') {
-                    Some((host, port)) => (host, Some(port)),
-                    None => (text, None),
-                };
-                is_reg_name(host).then_some((host, port))?
-            }
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (address, after) = rest.split_once(']')?;
+            address.parse::<std::net::Ipv6Addr>().ok()?;
+            let port = match after {
+                "" => None,
+                colon_port => Some(colon_port.strip_prefix(':')?),
+            };
+            (&text[..address.len() + 2], port)
+        } else {
+            let (host, port) = match text.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            };
+            is_reg_name(host).then_some((host, port))?
         };
         let port = match port {
             None => None,

@@ -1,35 +1,34 @@
-//! The shellctl job server's building blocks.
+//! The shellctl job server: the HTTP API, the job service behind it, and
+//! its tmux and inotify plumbing. The job side (state layout, a job's files,
+//! the lifecycle in `SQLite`, the runner and the pipe side) is in
+//! `shellctl-job`, which this crate drives.
 //!
-//! - [`layout`]: where state lives (database, job directories, runtime dir)
-//!   and its private permissions;
-//! - [`store`]: the job lifecycle in SQLite, every transition one
-//!   conditional `UPDATE`;
-//! - [`job_files`]: a job's directory: script, spec, start gate, markers;
-//! - [`runner`]: the native job runner that runs inside the job's PTY;
-//! - [`pipe_side`]: the pipe side of a job: sanitize into `output.log`, then
-//!   commit the exit to SQLite even while the server is down.
+//! The public surface is small: [`serve()`] with its [`ServeConfig`] runs a
+//! server; [`Service`] is the job service for embedding or testing without
+//! HTTP; [`api::router`] and [`openapi`] expose the HTTP layer. Everything
+//! else is private:
 //!
-//! - [`tmux`]: the jobs' tmux server, through [`tmux_control`] (a
-//!   persistent control-mode client) or one command line per call;
-//! - [`watcher`]: inotify wake-ups for waiters;
-//! - [`service`]: what every route does, the monitor and GC;
-//! - [`api`]: the v1 HTTP API; [`guard`]: the Host, cross-site and
-//!   JSON-body gates in front of every route; [`serve`]: listener and
-//!   shutdown.
+//! - `service`: what every route does (commands · waiting · supervision);
+//! - `tmux` / `tmux_control`: the jobs' tmux server, through a persistent
+//!   control-mode client or one command line per call;
+//! - `watcher`: inotify wake-ups for waiters, one watch per live job;
+//! - `guard`: the Host, cross-site and JSON-body gates in front of every
+//!   route.
 
 pub mod api;
-pub mod guard;
-pub mod job_files;
-pub mod layout;
+mod guard;
 pub mod openapi;
-pub mod pipe_side;
-pub mod runner;
-pub mod serve;
-pub mod service;
-pub mod store;
-pub mod tmux;
-pub mod tmux_control;
-pub mod watcher;
+mod serve;
+mod service;
+mod tmux;
+mod tmux_control;
+mod watcher;
 
-pub use layout::{LayoutError, StateLayout};
-pub use store::{JobRecord, Store, StoreError};
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tmux_control_tests;
+
+pub use guard::{SitePolicy, SitePolicyError};
+pub use serve::{ServeConfig, ServeError, serve};
+pub use service::{MONITOR_INTERVAL, Service, ServiceConfig, ServiceError};
+pub use tmux::TmuxClientMode;

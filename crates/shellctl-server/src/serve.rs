@@ -2,8 +2,8 @@
 
 use crate::api::{self, ApiLimits, AppState};
 use crate::guard::{SitePolicy, SitePolicyError};
-use crate::layout::StateLayout;
 use crate::service::{Service, ServiceConfig, ServiceError};
+use shellctl_job::StateLayout;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,6 +64,10 @@ pub enum ServeError {
     /// Serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    /// The monitor and GC task died (a panic); the server stopped rather
+    /// than go on without a monitor.
+    #[error("the background task (monitor, GC) failed: {0}")]
+    Background(String),
 }
 
 /// Serves until SIGINT or SIGTERM. Jobs keep running for the next start.
@@ -90,9 +94,19 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         shutdown_rx.clone(),
     )
     .await?;
-    let background = tokio::spawn(
-        std::sync::Arc::clone(&service).run_background(config.gc_interval, config.gc_retention),
-    );
+    // The background task ends only at shutdown; if it ends first (a
+    // panic), the server shuts down with an error instead of serving on
+    // with nothing watching its jobs.
+    let (background_ended_tx, background_ended) = tokio::sync::oneshot::channel::<()>();
+    let background = tokio::spawn({
+        let work =
+            std::sync::Arc::clone(&service).run_background(config.gc_interval, config.gc_retention);
+        async move {
+            let outcome = tokio::spawn(work).await;
+            let _ = background_ended_tx.send(());
+            outcome
+        }
+    });
     let state = AppState {
         service,
         auth_token: auth_token.map(Into::into),
@@ -117,14 +131,20 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut stop = shutdown_rx.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down; jobs keep running");
+            tokio::select! {
+                () = shutdown_signal() => tracing::info!("shutting down; jobs keep running"),
+                _ = background_ended => tracing::error!("the background task ended; shutting down"),
+            }
+            // Receivers outlive this future (the service holds one).
             let _ = shutdown_tx.send(true);
             let _ = stop.changed().await;
         })
         .await;
-    let _ = background.await;
-    served.map_err(ServeError::from)
+    let background = match background.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) | Err(err) => Err(ServeError::Background(err.to_string())),
+    };
+    served.map_err(ServeError::from).and(background)
 }
 
 async fn shutdown_signal() {

@@ -9,6 +9,7 @@
 //! lost. Nothing here runs on a waiter's path: waits watch files.
 
 use crate::tmux_control::{ControlClient, ControlError};
+use shellctl_job::lifecycle::PaneView;
 use shellctl_proto::JobId;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -59,20 +60,11 @@ pub enum TmuxError {
     NoServer,
 }
 
-/// What the monitor needs to know about one job's pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PaneState {
-    /// A pipe (the job's sanitizer) is attached.
-    pub piped: bool,
-    /// The pane's process has exited.
-    pub dead: bool,
-}
-
 /// Everything needed to start one job.
 #[derive(Debug)]
 pub struct JobLaunch<'a> {
     /// The job.
-    pub job_id: &'a JobId,
+    pub job_id: JobId,
     /// Its directory.
     pub job_dir: &'a Path,
     /// The server's state dir (the pipe side commits into its database).
@@ -171,7 +163,7 @@ impl Tmux {
     }
 
     /// The session name of a job.
-    pub fn session_name(job_id: &JobId) -> String {
+    pub fn session_name(job_id: JobId) -> String {
         format!("{SESSION_PREFIX}{job_id}")
     }
 
@@ -285,7 +277,7 @@ impl Tmux {
 
     /// Types the contents of `file` into the job's pane, as pasted text
     /// (line feeds become Enter, as when typed), then drops the buffer.
-    pub async fn paste_file(&self, job_id: &JobId, file: &Path) -> Result<(), TmuxError> {
+    pub async fn paste_file(&self, job_id: JobId, file: &Path) -> Result<(), TmuxError> {
         let buffer = format!("shellctl-in-{job_id}");
         let mut call = args(["load-buffer", "-b", &buffer]);
         call.push(file.as_os_str().to_owned());
@@ -302,7 +294,7 @@ impl Tmux {
     }
 
     /// Sends Ctrl-C to the job's pane.
-    pub async fn send_ctrl_c(&self, job_id: &JobId) -> Result<(), TmuxError> {
+    pub async fn send_ctrl_c(&self, job_id: JobId) -> Result<(), TmuxError> {
         let target = format!("{}:0.0", Self::session_name(job_id));
         self.run(args(["send-keys", "-t", &target, "C-c"]), Repeat::Unsafe)
             .await
@@ -310,7 +302,7 @@ impl Tmux {
     }
 
     /// Kills the job's session; a session already gone is not an error.
-    pub async fn kill_session(&self, job_id: &JobId) -> Result<(), TmuxError> {
+    pub async fn kill_session(&self, job_id: JobId) -> Result<(), TmuxError> {
         let target = Self::session_name(job_id);
         match self
             .run(args(["kill-session", "-t", &target]), Repeat::Safe)
@@ -323,7 +315,7 @@ impl Tmux {
     }
 
     /// The panes of all job sessions, by job id, in one call.
-    pub async fn job_panes(&self) -> Result<HashMap<String, PaneState>, TmuxError> {
+    pub async fn job_panes(&self) -> Result<HashMap<String, PaneView>, TmuxError> {
         let listing = match self
             .run(
                 args([
@@ -350,7 +342,7 @@ impl Tmux {
                 let job = fields.next()?.strip_prefix(SESSION_PREFIX)?.to_owned();
                 let piped = fields.next()? == "1";
                 let dead = fields.next()? == "1";
-                Some((job, PaneState { piped, dead }))
+                Some((job, PaneView { piped, dead }))
             })
             .collect())
     }
@@ -377,13 +369,12 @@ async fn run_by_control(client: &ControlClient, words: &[&str]) -> Result<String
     }
     let mut output = String::new();
     for answer in answers {
-        match tokio::time::timeout(COMMAND_DEADLINE, answer.answer()).await {
-            Ok(answer) => output.push_str(&answer?),
-            Err(_) => {
-                // An answer that never comes would hold up every later one.
-                client.abandon();
-                return Err(ControlError::Lost);
-            }
+        if let Ok(answer) = tokio::time::timeout(COMMAND_DEADLINE, answer.answer()).await {
+            output.push_str(&answer?)
+        } else {
+            // An answer that never comes would hold up every later one.
+            client.abandon();
+            return Err(ControlError::Lost);
         }
     }
     Ok(output)

@@ -152,6 +152,8 @@ impl ControlClient {
     }
 
     /// Runs one tmux command (its words, unquoted) and returns its output.
+    /// The server submits and awaits separately; tests use this.
+    #[cfg(test)]
     pub async fn command<S: AsRef<str>>(&self, words: &[S]) -> Result<String, ControlError> {
         self.submit(words)?.answer().await
     }

@@ -6,24 +6,30 @@
 //! counters ([`Changes`]) in a `tokio::sync::watch` channel that its
 //! waiters hold: output growth, which comes in thousands of events when a
 //! job prints fast and only needs a `stat`, apart from everything else,
-//! which may mean a new status. The service pokes the second counter
-//! itself after status changes no file records (terminate, lost, failed).
-//! Waiters also keep a slow fallback tick, so a lost event delays them,
-//! never strands them.
+//! which may mean a new status.
+//!
+//! Watches are released as jobs end (closing the channel, which wakes the
+//! waiters), so the count stays at one per live job. Waiters also keep a
+//! slow fallback tick, so a lost event delays them, never strands them.
+//!
+//! The pipe side's `pipe-drained` and `pipe-failed` markers are also
+//! reported, by job id, on a channel that supervision reads, so such a job
+//! is settled at once instead of at the next monitor tick.
 
-use crate::job_files::OUTPUT;
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use shellctl_job::files::{OUTPUT, PIPE_DRAINED, PIPE_FAILED};
+use shellctl_proto::JobId;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// How often a job directory changed since it was first watched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Writes to `output.log`.
     pub output: u64,
-    /// Everything else: markers, the exit record, pokes.
+    /// Everything else: markers, the exit record.
     pub other: u64,
 }
 
@@ -41,16 +47,34 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl JobWatcher {
-    /// Starts the inotify thread.
-    pub fn new() -> notify::Result<JobWatcher> {
+    /// Starts the inotify thread; pipe-side markers are reported on
+    /// `markers`.
+    pub fn new(markers: mpsc::UnboundedSender<JobId>) -> notify::Result<JobWatcher> {
         let channels: Channels = Arc::default();
         let for_events = Arc::clone(&channels);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
+            let event = match event {
+                Ok(event) => event,
+                Err(err) => {
+                    tracing::warn!("inotify: {err}; waiters fall back to their tick");
+                    return;
+                }
+            };
             let channels = lock(&for_events);
             for path in &event.paths {
-                if let Some(sender) = path.parent().and_then(|dir| channels.get(dir)) {
-                    let is_output = path.file_name().is_some_and(|name| name == OUTPUT);
+                let Some(dir) = path.parent() else { continue };
+                if let Some(sender) = channels.get(dir) {
+                    let name = path.file_name();
+                    let is_output = name.is_some_and(|name| name == OUTPUT);
+                    let is_pipe_marker =
+                        name.is_some_and(|name| name == PIPE_DRAINED || name == PIPE_FAILED);
+                    if is_pipe_marker {
+                        let job_id = dir.file_name().and_then(|n| n.to_str()).map(JobId::parse);
+                        if let Some(Ok(job_id)) = job_id {
+                            // Fails only when supervision stopped (shutdown).
+                            let _ = markers.send(job_id);
+                        }
+                    }
                     sender.send_modify(|changes| {
                         if is_output {
                             changes.output = changes.output.wrapping_add(1);
@@ -84,18 +108,15 @@ impl JobWatcher {
     }
 
     /// Stops watching a job directory (when it ended or was deleted).
+    /// Dropping its channel wakes its waiters.
     pub fn unwatch(&self, job_dir: &Path) {
         let removed = lock(&self.channels).remove(job_dir).is_some();
         if removed {
-            let _ = lock(&self.watcher).unwatch(job_dir);
-        }
-    }
-
-    /// Tells the job's waiters that its status may have changed (a change
-    /// no file in the directory records).
-    pub fn poke(&self, job_dir: &Path) {
-        if let Some(sender) = lock(&self.channels).get(job_dir) {
-            sender.send_modify(|changes| changes.other = changes.other.wrapping_add(1));
+            // Fails when the directory is already gone, which removed the
+            // kernel's watch with it.
+            if let Err(err) = lock(&self.watcher).unwatch(job_dir) {
+                tracing::debug!(dir = %job_dir.display(), "unwatch: {err}");
+            }
         }
     }
 

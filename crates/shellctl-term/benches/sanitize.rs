@@ -86,7 +86,7 @@ fn bench(c: &mut Criterion) {
     ] {
         group.throughput(Throughput::Bytes(data.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &data, |b, data| {
-            b.iter(|| black_box(sanitize_in_chunks(black_box(data))))
+            b.iter(|| black_box(sanitize_in_chunks(black_box(data))));
         });
     }
     group.finish();

@@ -63,7 +63,12 @@ impl Default for FilterOptions {
 /// Sanitizes everything `input` yields into `output` until end of input.
 ///
 /// Returns the number of bytes written. A read error ends the loop after
-/// writing what was already sanitized and is returned; so is a write error.
+/// writing what was already sanitized and is returned. A write error is
+/// returned at once, without writing more and without waiting for the
+/// reader thread: that thread may be blocked reading an input that stays
+/// silent for hours (a pane's output pipe), and the caller should learn of
+/// the failure now, not at the next output. The thread is left to finish by
+/// itself at its next read; its chunks go nowhere.
 pub fn run_filter<R, W>(input: R, output: &mut W, options: FilterOptions) -> io::Result<u64>
 where
     R: Read + Send + 'static,
@@ -116,7 +121,9 @@ where
                     }
                 })
             }
-            Ok(Err(read_err)) => Err(read_err),
+            // The reader sends a read error last and stops, so it can be
+            // joined below without waiting.
+            Ok(Err(read_err)) => break Err(read_err),
             Err(RecvTimeoutError::Timeout) => {
                 let now = Instant::now();
                 if partial_due.is_some_and(|at| now >= at) {
@@ -128,14 +135,16 @@ where
             }
             Err(RecvTimeoutError::Disconnected) => break Ok(()),
         };
-        if let Err(err) = step {
-            break Err(err);
-        }
+        // A write error returns at once, without joining the reader: it may
+        // be blocked in a read that returns only when the input next yields
+        // or closes. Returning drops `chunks_rx`, so once that read returns
+        // the reader's send fails and it stops by itself.
+        step?;
     };
-    // Whatever ended the loop, the text already decoded belongs in the log.
+    // The input ended or failed: the text already decoded belongs in the log.
     let tail = log.add(&sanitizer.finish(), true);
-    // Unblock the reader if it waits on a full channel, then reap it.
-    drop(chunks_rx);
+    // The reader has stopped (its sender is gone, or it sent its read error
+    // and returned), so this join does not wait.
     let _ = reader.join();
     outcome.and(tail).map(|()| log.written)
 }
@@ -206,7 +215,7 @@ fn read_chunks<R: Read>(mut input: R, chunks: &mpsc::SyncSender<io::Result<Vec<u
                     return;
                 }
             }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => {
                 let _ = chunks.send(Err(err));
                 return;
@@ -306,7 +315,8 @@ mod tests {
 
     #[test]
     fn a_flood_is_gathered_into_few_writes_and_nothing_is_lost() {
-        let expected: String = (0..500).map(|i| format!("line {i}\n")).collect();
+        let expected: String =
+            (0..500).fold(String::new(), |text, i| text + &format!("line {i}\n"));
         let sink = SharedBuf::default();
         let mut gathering = sink.clone();
         run_filter(lines(500), &mut gathering, never(Duration::from_secs(3600))).unwrap();
@@ -334,7 +344,7 @@ mod tests {
             &mut filter_sink,
             never(Duration::from_secs(3600)),
             &mut || {
-                seen_at_sync.push(String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned())
+                seen_at_sync.push(String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned());
             },
         )
         .unwrap();
@@ -343,5 +353,74 @@ mod tests {
             String::from_utf8_lossy(&sink.0.lock().unwrap()),
             "first\nbefore\nafter\n"
         );
+    }
+
+    /// Yields `text` once, then fails.
+    struct FailsAfter(Option<&'static [u8]>);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.take() {
+                Some(text) => {
+                    buf[..text.len()].copy_from_slice(text);
+                    Ok(text.len())
+                }
+                None => Err(io::Error::other("pane read failed")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_returned_after_the_text_before_it_is_written() {
+        let sink = SharedBuf::default();
+        let mut filter_sink = sink.clone();
+        let err = run_filter(
+            FailsAfter(Some(b"done\r\nName: ")),
+            &mut filter_sink,
+            never(Duration::from_secs(3600)),
+        )
+        .expect_err("the read error is reported");
+        assert_eq!(err.to_string(), "pane read failed");
+        assert_eq!(
+            String::from_utf8_lossy(&sink.0.lock().unwrap()),
+            "done\nName: "
+        );
+    }
+
+    /// A log whose every write fails, as on a full disk.
+    struct FailingLog;
+
+    impl Write for FailingLog {
+        fn write(&mut self, _data: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("log write failed"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// How long the test below waits before calling the filter hung. It is a
+    /// liveness check, not a speed limit: the error is due as soon as the
+    /// first line is written, and only a filter that waits for the silent
+    /// input instead would take anywhere near this long.
+    const HANG_DETECTOR: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_failed_log_write_is_returned_while_the_input_stays_silent() {
+        let (input, mut feed) = std::io::pipe().unwrap();
+        feed.write_all(b"line one\r\n").unwrap();
+        let (result_tx, result_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let result =
+                run_filter_with_sync(input, &mut FailingLog, FilterOptions::default(), &mut || {});
+            let _ = result_tx.send(result);
+        });
+        let result = result_rx
+            .recv_timeout(HANG_DETECTOR)
+            .expect("the filter hung on the silent input after the log write failed");
+        let err = result.expect_err("the failed log write is reported");
+        assert_eq!(err.to_string(), "log write failed");
+        // The pane's output pipe is open and silent until here.
+        drop(feed);
     }
 }

@@ -212,6 +212,9 @@ impl LineModel {
 
     /// Writes `c` at the cursor. The common case (appending to a line with
     /// no cursor movement) stays inline; the rest is out of line.
+    // The per-character hot path of all job output; measure with
+    // `cargo bench -p shellctl-term` before changing.
+    #[allow(clippy::inline_always)]
     #[inline(always)]
     fn put(&mut self, c: char, out: &mut String) {
         if !self.in_grid && self.cursor == self.text_chars && self.text_chars < MAX_LINE_CELLS {
@@ -307,12 +310,11 @@ impl LineModel {
             return;
         }
         let current = self.current_text();
-        match current.strip_prefix(self.emitted.as_str()) {
-            Some(rest) => out.push_str(rest),
-            None => {
-                out.push('\n');
-                out.push_str(&current);
-            }
+        if let Some(rest) = current.strip_prefix(self.emitted.as_str()) {
+            out.push_str(rest)
+        } else {
+            out.push('\n');
+            out.push_str(&current);
         }
     }
 
@@ -355,6 +357,9 @@ struct Sink<'a> {
 
 impl Perform for Sink<'_> {
     // Called once per character of text: inlined into vte's text loop.
+    // The per-character hot path of all job output; measure with
+    // `cargo bench -p shellctl-term` before changing.
+    #[allow(clippy::inline_always)]
     #[inline(always)]
     fn print(&mut self, c: char) {
         match c {

@@ -209,7 +209,7 @@ mod tests {
 
     fn fwd(content: &str, offset: u64, limit: usize) -> OutputWindow {
         let bytes = content.as_bytes();
-        let raw = &bytes[(offset as usize).min(bytes.len())..];
+        let raw = &bytes[usize::try_from(offset).unwrap().min(bytes.len())..];
         forward_window(raw, offset, bytes.len() as u64, limit).unwrap()
     }
 

@@ -2,6 +2,8 @@
 //! streaming contract.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// Expected texts are built the plainest way.
+#![allow(clippy::format_collect)]
 
 use proptest::prelude::*;
 use serde::Deserialize;

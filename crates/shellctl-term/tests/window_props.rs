@@ -1,6 +1,8 @@
 //! Property tests of output windows over real files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// Generated contents are a few KiB; offsets always fit in usize.
+#![allow(clippy::cast_possible_truncation)]
 
 use proptest::prelude::*;
 use shellctl_term::{read_window, tail_window};

@@ -12,9 +12,25 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands, in three typed groups flattened into one command line:
+/// `shellctl run …`, `shellctl serve …` and `shellctl job-runner …` are all
+/// top-level subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Commands that talk to a server over HTTP.
+    #[command(flatten)]
+    Client(ClientCommand),
+    /// Commands that work on this machine without a server.
+    #[command(flatten)]
+    Local(LocalCommand),
+    /// Hidden commands of the job path, started by the server through tmux.
+    #[command(flatten)]
+    Internal(InternalCommand),
+}
+
+/// The client commands: one call each through `shellctl-client`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
     /// Check that the server is up.
     Health(ClientArgs),
     /// Run a script as a job; print the first output window (JSON), or
@@ -34,6 +50,11 @@ pub enum Command {
     Terminate(TerminateArgs),
     /// Delete a job and its output.
     Delete(DeleteArgs),
+}
+
+/// The local commands.
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Run the job server.
@@ -44,11 +65,19 @@ pub enum Command {
     /// line at once and a pending partial line (a prompt) after a short quiet
     /// period; exits 0 at end of input.
     SanitizePty(SanitizePtyArgs),
+}
+
+/// The job-side commands, run by the server's tmux sessions, never by hand.
+#[derive(Debug, Subcommand)]
+pub enum InternalCommand {
     /// Internal: run a job inside its tmux pane.
     #[command(hide = true)]
     JobRunner(JobRunnerArgs),
-    /// Internal: commit a job's exit to the state database.
-    RunnerExit(RunnerExitArgs),
+    /// Internal: the pipe side of a job (behind tmux's pipe-pane). It has
+    /// no subcommand of its own: `sanitize-pty --job-id ID --job-dir DIR
+    /// --state-dir DIR` selects it (see [`SanitizePtyArgs::into_mode`]).
+    #[command(skip)]
+    PipeSide(PipeSideArgs),
 }
 
 /// How to reach the server (every client command).
@@ -70,7 +99,7 @@ pub struct ClientArgs {
 /// The output-window knobs of commands that return output.
 #[derive(Debug, Args)]
 pub struct WindowArgs {
-    /// Seconds to wait for output (0 < T <= 300).
+    /// Seconds to wait for output (0 < T <= 300); not used with --follow.
     #[arg(long, value_name = "T")]
     pub timeout: Option<f64>,
     /// Bytes of output per window.
@@ -104,7 +133,8 @@ pub struct RunArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub window: WindowArgs,
-    /// Print the output as text as it arrives and exit with the job's code.
+    /// Print the output as text as it arrives and exit with the job's code;
+    /// Ctrl-C terminates the job (exit 130).
     #[arg(long)]
     pub follow: bool,
 }
@@ -123,7 +153,8 @@ pub struct WaitArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub window: WindowArgs,
-    /// Print the output as text as it arrives and exit with the job's code.
+    /// Print the output as text as it arrives and exit with the job's code;
+    /// Ctrl-C terminates the job (exit 130).
     #[arg(long)]
     pub follow: bool,
 }
@@ -236,10 +267,10 @@ pub struct ServeArgs {
     /// Listen on a non-loopback address even without a token.
     #[arg(long)]
     pub insecure_no_auth: bool,
-    /// State directory [default: $XDG_STATE_HOME/shellctl or ~/.local/state/shellctl].
+    /// State directory [default: $`XDG_STATE_HOME/shellctl` or ~/.local/state/shellctl].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Runtime directory for the tmux socket [default: $XDG_RUNTIME_DIR/shellctl or STATE/run/shellctl].
+    /// Runtime directory for the tmux socket [default: $`XDG_RUNTIME_DIR/shellctl` or STATE/run/shellctl].
     #[arg(long, value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
     /// Seconds between garbage-collection passes.
@@ -286,23 +317,6 @@ pub struct JobRunnerArgs {
     pub job_dir: PathBuf,
 }
 
-/// Arguments of `shellctl runner-exit`.
-#[derive(Debug, Args)]
-pub struct RunnerExitArgs {
-    /// The server's state directory.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: PathBuf,
-    /// The job.
-    #[arg(long, value_name = "ID")]
-    pub job_id: String,
-    /// The script's exit code.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub exit_code: i32,
-    /// When the script ended (`YYYY-MM-DDTHH:MM:SSZ`).
-    #[arg(long, value_name = "TIME")]
-    pub ended_at: String,
-}
-
 /// Arguments of `shellctl sanitize-pty`.
 #[derive(Debug, Args)]
 pub struct SanitizePtyArgs {
@@ -319,4 +333,48 @@ pub struct SanitizePtyArgs {
     /// The server's state directory (for its database).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+/// What a `sanitize-pty` invocation asks for.
+#[derive(Debug)]
+pub enum SanitizeMode {
+    /// Filter stdin to stdout, touching `ready_file` first if given.
+    Filter {
+        /// File to create (or touch) once the filter runs.
+        ready_file: Option<PathBuf>,
+    },
+    /// Be the pipe side of a job (an internal command).
+    PipeSide(PipeSideArgs),
+}
+
+/// Arguments of the pipe side of a job (`sanitize-pty` with `--job-dir`,
+/// `--job-id` and `--state-dir`).
+#[derive(Debug)]
+pub struct PipeSideArgs {
+    /// The job's directory.
+    pub job_dir: PathBuf,
+    /// The job, as given (parsed by the pipe side).
+    pub job_id: String,
+    /// The server's state directory.
+    pub state_dir: PathBuf,
+}
+
+impl SanitizePtyArgs {
+    /// Which form this is. clap guarantees `--job-dir` comes with `--job-id`
+    /// and `--state-dir`; without `--job-dir` it is the plain filter (a
+    /// stray `--job-id` only names the process in `ps`).
+    pub fn into_mode(self) -> SanitizeMode {
+        match (self.job_dir, self.job_id, self.state_dir) {
+            (Some(job_dir), Some(job_id), Some(state_dir)) => {
+                SanitizeMode::PipeSide(PipeSideArgs {
+                    job_dir,
+                    job_id,
+                    state_dir,
+                })
+            }
+            _ => SanitizeMode::Filter {
+                ready_file: self.ready_file,
+            },
+        }
+    }
 }

@@ -1,31 +1,38 @@
 //! The client commands: each one call through `shellctl-client`, printing
-//! compact JSON (or, with `--follow`, the job's output as text).
+//! compact JSON (or, with `--follow`, the job's output as text until the
+//! job ends; Ctrl-C then terminates the job).
 
-use crate::cli::{ClientArgs, Command, WindowArgs};
+use crate::cli::{ClientArgs, ClientCommand, RunArgs, WaitArgs, WindowArgs};
+use crate::exit::{self, UsageError};
 use anyhow::Context;
 use serde::Serialize;
-use shellctl_client::{ClientError, Follow, RunOptions, ShellctlClient};
+use shellctl_client::{Follow, RunOptions, ShellctlClient};
 use shellctl_proto::{EnvOverlay, JobResult, JobStatus, TerminalSize};
 use std::io::{Read, Write};
+use tokio::signal::unix::{Signal, SignalKind};
 
-/// Exit code when following a job that was terminated (128 + SIGTERM).
-pub const EXIT_JOB_TERMINATED: u8 = 143;
-/// Exit code when following a job that failed (pipe or start failure).
-pub const EXIT_JOB_FAILED: u8 = 70;
-/// Exit code when following a job that was lost (its session vanished).
-pub const EXIT_JOB_LOST: u8 = 69;
-/// Exit code after Ctrl-C while following (the job is terminated).
-pub const EXIT_INTERRUPTED: u8 = 130;
+/// Seconds the run request of `run --follow` waits for first output. The
+/// API takes any positive number (`0 < timeout`, ours and the reference's
+/// alike); this tiny one makes `run` answer as soon as the job has started,
+/// so the CLI has its id and follows all of its output with Ctrl-C handled.
+const RUN_FOLLOW_TIMEOUT: f64 = 0.001;
 
-/// A usage error found after parsing (bad `--env`, say).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// Runs a client command on its own async runtime; returns the process
+/// exit code on success.
+pub fn run(command: ClientCommand) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(dispatch(command))
+}
 
+/// A client of the server the flags name.
 fn client(args: &ClientArgs) -> anyhow::Result<ShellctlClient> {
     Ok(ShellctlClient::new(&args.base_url)?.with_token(args.auth_token.clone()))
 }
 
+/// `client` with the window flags applied (and no idle flush when following).
 fn windowed(mut client: ShellctlClient, window: &WindowArgs, follow: bool) -> ShellctlClient {
     if let Some(limit) = window.output_limit {
         client = client.with_output_limit(limit);
@@ -38,6 +45,7 @@ fn windowed(mut client: ShellctlClient, window: &WindowArgs, follow: bool) -> Sh
     }
 }
 
+/// Prints `value` as one compact JSON line; exit code 0.
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<u8> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, value)?;
@@ -45,57 +53,13 @@ fn print_json<T: Serialize>(value: &T) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Runs a client command; returns the process exit code on success.
-pub async fn run(command: Command) -> anyhow::Result<u8> {
+/// Runs one client command.
+async fn dispatch(command: ClientCommand) -> anyhow::Result<u8> {
     match command {
-        Command::Health(args) => print_json(&client(&args)?.health().await?),
-        Command::Run(args) => {
-            let client = windowed(client(&args.client)?, &args.window, args.follow);
-            let script = if args.script == "-" {
-                let mut script = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut script)
-                    .context("reading the script from stdin")?;
-                script
-            } else {
-                args.script
-            };
-            let terminal = match (args.cols, args.rows) {
-                (None, None) => None,
-                (cols, rows) => {
-                    let default = TerminalSize::default();
-                    Some(TerminalSize {
-                        cols: cols.unwrap_or(default.cols),
-                        rows: rows.unwrap_or(default.rows),
-                    })
-                }
-            };
-            let options = RunOptions {
-                cwd: args.cwd,
-                env: parse_env(&args.env)?,
-                timeout: args.window.timeout,
-                terminal,
-            };
-            let first = client.run(&script, options).await?;
-            if args.follow {
-                follow(&client, client.follow(&first)).await
-            } else {
-                print_json(&first)
-            }
-        }
-        Command::Wait(args) => {
-            let client = windowed(client(&args.client)?, &args.window, args.follow);
-            if args.follow {
-                follow(&client, client.follow_from(&args.id, args.offset)).await
-            } else {
-                print_json(
-                    &client
-                        .wait(&args.id, args.offset, args.window.timeout)
-                        .await?,
-                )
-            }
-        }
-        Command::Input(args) => {
+        ClientCommand::Health(args) => print_json(&client(&args)?.health().await?),
+        ClientCommand::Run(args) => run_job(args).await,
+        ClientCommand::Wait(args) => wait(args).await,
+        ClientCommand::Input(args) => {
             let client = windowed(client(&args.client)?, &args.window, false);
             print_json(
                 &client
@@ -103,15 +67,15 @@ pub async fn run(command: Command) -> anyhow::Result<u8> {
                     .await?,
             )
         }
-        Command::Tail(args) => {
+        ClientCommand::Tail(args) => {
             let mut client = client(&args.client)?;
             if let Some(limit) = args.output_limit {
                 client = client.with_output_limit(limit);
             }
             print_json(&client.tail(&args.id).await?)
         }
-        Command::Status(args) => print_json(&client(&args.client)?.status(&args.id).await?),
-        Command::List(args) => {
+        ClientCommand::Status(args) => print_json(&client(&args.client)?.status(&args.id).await?),
+        ClientCommand::List(args) => {
             let status = match args.status.as_deref() {
                 Some(raw) => Some(
                     raw.parse::<JobStatus>()
@@ -121,18 +85,84 @@ pub async fn run(command: Command) -> anyhow::Result<u8> {
             };
             print_json(&client(&args.client)?.list(status, args.limit).await?)
         }
-        Command::Terminate(args) => print_json(
+        ClientCommand::Terminate(args) => print_json(
             &client(&args.client)?
                 .terminate(&args.id, args.grace_seconds)
                 .await?,
         ),
-        Command::Delete(args) => print_json(
+        ClientCommand::Delete(args) => print_json(
             &client(&args.client)?
                 .delete(&args.id, args.force, args.grace_seconds)
                 .await?,
         ),
-        other => Err(anyhow::anyhow!("not a client command: {other:?}")),
     }
+}
+
+/// `shellctl run`: the first window as JSON, or with `--follow` the output
+/// until the job ends.
+async fn run_job(args: RunArgs) -> anyhow::Result<u8> {
+    let client = windowed(client(&args.client)?, &args.window, args.follow);
+    let script = if args.script == "-" {
+        let mut script = String::new();
+        std::io::stdin()
+            .read_to_string(&mut script)
+            .context("reading the script from stdin")?;
+        script
+    } else {
+        args.script
+    };
+    let terminal = match (args.cols, args.rows) {
+        (None, None) => None,
+        (cols, rows) => {
+            let default = TerminalSize::default();
+            Some(TerminalSize {
+                cols: cols.unwrap_or(default.cols),
+                rows: rows.unwrap_or(default.rows),
+            })
+        }
+    };
+    let mut options = RunOptions {
+        cwd: args.cwd,
+        env: parse_env(&args.env)?,
+        timeout: args.window.timeout,
+        terminal,
+    };
+    if !args.follow {
+        return print_json(&client.run(&script, options).await?);
+    }
+    // Ctrl-C is ours before the job exists: one that comes while the run
+    // request is in flight is acted on once it answers with the job's id.
+    let mut interrupt = interrupt_handler()?;
+    options.timeout = Some(RUN_FOLLOW_TIMEOUT);
+    let first = client.run(&script, options).await?;
+    follow(
+        &client,
+        first.job_id.as_str(),
+        client.follow(&first),
+        &mut interrupt,
+    )
+    .await
+}
+
+/// `shellctl wait`: one window as JSON, or with `--follow` the output until
+/// the job ends.
+async fn wait(args: WaitArgs) -> anyhow::Result<u8> {
+    let client = windowed(client(&args.client)?, &args.window, args.follow);
+    if !args.follow {
+        return print_json(
+            &client
+                .wait(&args.id, args.offset, args.window.timeout)
+                .await?,
+        );
+    }
+    let mut interrupt = interrupt_handler()?;
+    follow(
+        &client,
+        &args.id,
+        client.follow_from(&args.id, args.offset),
+        &mut interrupt,
+    )
+    .await
 }
 
 /// `NAME=VALUE` pairs into an overlay; anything else is a usage error.
@@ -152,17 +182,32 @@ fn parse_env(pairs: &[String]) -> anyhow::Result<Option<EnvOverlay>> {
     Ok(Some(env))
 }
 
-/// Prints output as it arrives until the job ends; Ctrl-C terminates the
-/// job. Returns the exit code that mirrors the job's end.
-async fn follow(client: &ShellctlClient, mut chunks: Follow<'_>) -> anyhow::Result<u8> {
-    // Registered before the first output is printed: `ctrl_c()` would only
-    // install its handler when first polled, and a Ctrl-C right after the
-    // first line would then kill the process instead of terminating the job.
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("installing the Ctrl-C handler")?;
+/// Takes over SIGINT (Ctrl-C) from the default, which would kill the
+/// process and leave the followed job running. Registered at once, not on
+/// first poll as `ctrl_c()` would: from this call on, every Ctrl-C is seen.
+fn interrupt_handler() -> anyhow::Result<Signal> {
+    tokio::signal::unix::signal(SignalKind::interrupt()).context("installing the Ctrl-C handler")
+}
+
+/// Prints job `job_id`'s output as it arrives until the job ends, and
+/// returns the exit code that mirrors its end ([`exit::job_end`]). Ctrl-C,
+/// at any point (also one that came before this call), terminates the job
+/// and returns [`exit::INTERRUPTED`].
+async fn follow(
+    client: &ShellctlClient,
+    job_id: &str,
+    mut chunks: Follow<'_>,
+    interrupt: &mut Signal,
+) -> anyhow::Result<u8> {
     let mut last: Option<JobResult> = None;
     loop {
         tokio::select! {
+            // A pending Ctrl-C goes before output that is ready, too.
+            biased;
+            _ = interrupt.recv() => {
+                client.terminate(job_id, None).await?;
+                return Ok(exit::INTERRUPTED);
+            }
             chunk = chunks.next() => match chunk {
                 Some(Ok(result)) => {
                     let mut stdout = std::io::stdout().lock();
@@ -173,63 +218,7 @@ async fn follow(client: &ShellctlClient, mut chunks: Follow<'_>) -> anyhow::Resu
                 Some(Err(err)) => return Err(err.into()),
                 None => break,
             },
-            _ = interrupt.recv() => {
-                if let Some(job) = &last {
-                    client.terminate(job.job_id.as_str(), None).await?;
-                }
-                return Ok(EXIT_INTERRUPTED);
-            }
         }
     }
-    Ok(match last {
-        Some(result) => match result.status {
-            JobStatus::Exited => {
-                u8::try_from(result.exit_code.unwrap_or(0).clamp(0, 255)).unwrap_or(255)
-            }
-            JobStatus::Terminated => EXIT_JOB_TERMINATED,
-            JobStatus::Lost => EXIT_JOB_LOST,
-            _ => EXIT_JOB_FAILED,
-        },
-        None => EXIT_JOB_FAILED,
-    })
-}
-
-/// The JSON error object printed on stderr, and the exit code, for a
-/// failed client command.
-pub fn describe_failure(err: &anyhow::Error) -> (serde_json::Value, u8) {
-    use serde_json::json;
-    if let Some(client_err) = err.downcast_ref::<ClientError>() {
-        return match client_err {
-            ClientError::Api {
-                status,
-                code,
-                message,
-            } => (
-                json!({"error": {"code": code, "message": message, "status": status}}),
-                crate::EXIT_API,
-            ),
-            ClientError::Transport(_) => (
-                json!({"error": {"code": "transport_error", "message": err.to_string()}}),
-                crate::EXIT_TRANSPORT,
-            ),
-            ClientError::Decode { .. } => (
-                json!({"error": {"code": "decode_error", "message": err.to_string()}}),
-                crate::EXIT_DECODE,
-            ),
-            ClientError::InvalidUrl(_) => (
-                json!({"error": {"code": "usage_error", "message": err.to_string()}}),
-                crate::EXIT_USAGE,
-            ),
-        };
-    }
-    if err.downcast_ref::<UsageError>().is_some() {
-        return (
-            json!({"error": {"code": "usage_error", "message": err.to_string()}}),
-            crate::EXIT_USAGE,
-        );
-    }
-    (
-        json!({"error": {"code": "client_error", "message": format!("{err:#}")}}),
-        crate::EXIT_FAILURE,
-    )
+    Ok(exit::job_end(last.as_ref()))
 }

@@ -7,6 +7,7 @@ mod support;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 use support::*;
 
 fn cli(server: &TestServer) -> Command {
@@ -225,6 +226,134 @@ async fn ctrl_c_while_following_terminates_the_job_and_exits_130() {
     assert_eq!(status.code(), Some(130));
     let (_, view) = server.get(&format!("/v1/jobs/{id}")).await;
     assert_eq!(view["status"], "terminated");
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to `child`.
+fn interrupt(child: &std::process::Child) {
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Waits for `child` to exit; kills it and fails if it is still running
+/// after [`HANG_GUARD`] (only a hung CLI gets there).
+async fn exit_status(mut child: std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the CLI did not exit within {HANG_GUARD:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Asserts the CLI exited on its own with 130, not killed by the signal.
+fn assert_interrupted(status: std::process::ExitStatus) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        (status.code(), status.signal()),
+        (Some(130), None),
+        "expected exit 130, got {status:?}"
+    );
+}
+
+/// Ctrl-C at any moment once the job exists terminates it, even before the
+/// job printed anything (the run request then is still waiting for first
+/// output unless the CLI returns from it at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_before_any_output_terminates_the_job_and_exits_130() {
+    let server = TestServer::start();
+    let child = cli(&server)
+        .args(["run", "--follow", "sleep 100"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The job exists and runs once the server lists it so.
+    let deadline = Instant::now() + HANG_GUARD;
+    let id = loop {
+        let (_, listed) = server.get("/v1/jobs?status=running").await;
+        if let Some(id) = listed["jobs"][0]["job_id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "the job never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    interrupt(&child);
+    assert_interrupted(exit_status(child).await);
+    let (_, view) = server.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(view["status"], "terminated", "{view}");
+}
+
+/// Whether process `pid` catches SIGINT (its handler is installed), from
+/// the `SigCgt` mask in `/proc/PID/status`.
+fn catches_sigint(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
+}
+
+/// Ctrl-C that comes while `run --follow` still waits for the server to
+/// create the job: the request finishes, then the new job is terminated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_the_run_request_terminates_the_job_it_creates() {
+    let server = TestServer::start();
+    let child = cli(&server)
+        .args(["run", "--follow", "sleep 100"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The CLI catches SIGINT from just before it sends the run request.
+    wait_until_catches_sigint(&child).await;
+    interrupt(&child);
+    assert_interrupted(exit_status(child).await);
+    let (_, listed) = server.get("/v1/jobs").await;
+    let jobs = listed["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{listed}");
+    assert_eq!(jobs[0]["status"], "terminated", "{listed}");
+}
+
+/// Waits until `child` has installed its SIGINT handler.
+async fn wait_until_catches_sigint(child: &std::process::Child) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !catches_sigint(child.id()) {
+        assert!(Instant::now() < deadline, "the CLI never handled SIGINT");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `wait --follow` on a job that prints nothing: Ctrl-C, as soon as the
+/// CLI handles it, terminates the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_wait_following_a_silent_job_terminates_it() {
+    let server = TestServer::start();
+    let run = server
+        .run(json!({"script": "sleep 100", "timeout": 0.001}))
+        .await;
+    let id = run["job_id"].as_str().unwrap().to_owned();
+    let child = cli(&server)
+        .args(["wait", &id, "--offset", "0", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_catches_sigint(&child).await;
+    interrupt(&child);
+    assert_interrupted(exit_status(child).await);
+    let (_, view) = server.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(view["status"], "terminated", "{view}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 mod support;
 
 use serde_json::{Value, json};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use support::*;
@@ -55,10 +56,10 @@ fn raw(server: &TestServer, method: &str, path: &str, headers: &[(&str, &str)], 
     stream.set_read_timeout(Some(HANG_GUARD)).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(request, "{name}: {value}\r\n");
     }
     if !body.is_empty() {
-        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        let _ = write!(request, "Content-Length: {}\r\n", body.len());
     }
     request.push_str("\r\n");
     request.push_str(body);

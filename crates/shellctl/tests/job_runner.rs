@@ -2,7 +2,7 @@
 //! job directory and start gate.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use shellctl_server::job_files::{JobDir, JobSpec};
+use shellctl_job::{JobDir, JobSpec};
 use shellctl_term::SYNC_SEQUENCE;
 use std::collections::BTreeMap;
 use std::process::Command;

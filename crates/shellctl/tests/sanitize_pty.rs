@@ -1,6 +1,8 @@
 //! Drives the real `shellctl sanitize-pty` process as a black box.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// Expected texts are built the plainest way.
+#![allow(clippy::format_collect)]
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};

@@ -1,4 +1,4 @@
-//! The job server through its HTTP API: real binary, tmux and SQLite.
+//! The job server through its HTTP API: real binary, tmux and `SQLite`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -186,7 +186,7 @@ async fn offsets_reread_and_truncated_windows_reassemble_multibyte_output() {
     let (_, again) = server
         .post(
             &format!("/v1/jobs/{id}/wait"),
-            json!({"offset": 0, "output_limit": 1048576}),
+            json!({"offset": 0, "output_limit": 1_048_576}),
         )
         .await;
     assert_eq!(again["output"].as_str().unwrap(), text);

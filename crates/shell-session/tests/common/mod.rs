@@ -107,6 +107,6 @@ pub async fn read_fifo(fifo: &Path) -> String {
     .unwrap()
 }
 
-pub fn assert_closed(err: Result<Step, SessionError>) {
+pub fn assert_closed(err: &Result<Step, SessionError>) {
     assert!(matches!(err, Err(SessionError::Closed)), "{err:?}");
 }

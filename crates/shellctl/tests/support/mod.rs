@@ -18,7 +18,7 @@ pub struct TestServer {
     pub root: PathBuf,
     pub token: Option<String>,
     pub client: reqwest::Client,
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
 }
 
 pub struct Options {
@@ -58,7 +58,7 @@ impl TestServer {
         let root = dir.path().to_owned();
         std::fs::create_dir_all(root.join("home")).unwrap();
         let mut server = Self::spawn_in(&root, options);
-        server._dir = Some(dir);
+        server.dir = Some(dir);
         server
     }
 
@@ -95,7 +95,7 @@ impl TestServer {
             root: root.to_owned(),
             token: options.token,
             client: reqwest::Client::new(),
-            _dir: None,
+            dir: None,
         }
     }
 
@@ -197,7 +197,7 @@ impl TestServer {
     /// The temp dir that holds this server's state (taken out, it outlives
     /// the server).
     pub fn dir_mut(&mut self) -> &mut Option<tempfile::TempDir> {
-        &mut self._dir
+        &mut self.dir
     }
 
     pub fn kill9(&mut self) {

@@ -1,17 +1,21 @@
-//! The job lifecycle in SQLite, the source of truth for job state.
+//! The job lifecycle in `SQLite`, the source of truth for job state.
 //!
 //! Every transition is one conditional `UPDATE`, so concurrent writers (the
 //! server, the pipe side of each job) cannot move a job backwards: the first
-//! terminal writer wins and a terminal status never changes. The one
-//! exception: once a terminate has been requested, an exit committed by the
-//! pipe side records `terminated`, because that exit is the terminate's own
-//! doing.
+//! terminal writer wins and a terminal status never changes. Every terminal
+//! write is [`Store::settle`]; statuses and failure reasons reach SQL only
+//! through [`JobStatus::as_str`] and [`FailureReason::as_str`].
+//!
+//! The schema is versioned with `PRAGMA user_version` and changed only by
+//! the ordered migrations in this module, applied at [`Store::open`].
 //!
 //! WAL with `synchronous=NORMAL`: durable across a crash of the process, at
 //! most the last transactions lost on power loss. A busy timeout lets the
 //! server and the pipe-side processes write without failing on each other.
 //! Calls block; async callers run them on a blocking thread.
 
+use crate::layout::PRIVATE_FILE_MODE;
+use crate::lifecycle::{Ending, FailureReason};
 use rusqlite::{Connection, OptionalExtension, params};
 use shellctl_proto::{JobId, JobStatus};
 use std::fs::OpenOptions;
@@ -20,12 +24,17 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::layout::PRIVATE_FILE_MODE;
-
 /// How long a writer waits for another one's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-const SCHEMA: &str = "
+/// The schema's history, oldest first. Migration `i` brings a database
+/// from `user_version` `i` to `i + 1`; a database is never changed any
+/// other way. Append only: a released migration is never edited.
+///
+/// Version 1 is the schema shellctl shipped before the schema had a
+/// version. Its statements are idempotent, so an unversioned database of
+/// that era (version 0 with the table present) migrates to 1 unchanged.
+const MIGRATIONS: &[&str] = &["
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY NOT NULL,
     status TEXT NOT NULL,
@@ -37,20 +46,45 @@ CREATE TABLE IF NOT EXISTS jobs (
     terminate_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status);
-";
+"];
 
-/// SQL list of the statuses a job can still leave.
-const LIVE: &str = "('created','starting','running')";
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+const _: () = assert!(
+    MIGRATIONS.len() == SCHEMA_VERSION as usize,
+    "one migration per schema version"
+);
+
+/// The SQL list of statuses a job can still leave, from [`JobStatus`] (the
+/// one status vocabulary; SQL never spells a status itself).
+fn live_statuses_sql() -> String {
+    let live: Vec<String> = JobStatus::ALL
+        .into_iter()
+        .filter(|status| !status.is_terminal())
+        .map(|status| format!("'{}'", status.as_str()))
+        .collect();
+    format!("({})", live.join(","))
+}
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite reported an error.
+    /// `SQLite` reported an error.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The database file could not be created.
     #[error("creating database file: {0}")]
     Create(#[from] std::io::Error),
+    /// The database was written by a newer shellctl.
+    #[error(
+        "the state database has schema version {found}; this shellctl knows versions up to {supported} (use the newer shellctl, or another --state-dir)"
+    )]
+    NewerSchema {
+        /// The database's `user_version`.
+        found: u32,
+        /// [`SCHEMA_VERSION`].
+        supported: u32,
+    },
     /// A row holds something no version of shellctl writes.
     #[error("corrupt job row {job_id}: {detail}")]
     Corrupt {
@@ -76,8 +110,8 @@ pub struct JobRecord {
     pub started_at: Option<String>,
     /// When the job ended, once it did.
     pub ended_at: Option<String>,
-    /// Why a `failed` job failed (for example `pipe_failed`).
-    pub failure: Option<String>,
+    /// Why a `failed` job failed.
+    pub failure: Option<FailureReason>,
 }
 
 /// The job table.
@@ -86,18 +120,25 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating, mode 0600) the database at `path` with the schema.
+    /// Opens (creating, mode 0600) the database at `path` and brings its
+    /// schema up to [`SCHEMA_VERSION`]. A database from a newer shellctl is
+    /// refused untouched.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         OpenOptions::new()
             .create(true)
             .append(true)
             .mode(PRIVATE_FILE_MODE)
             .open(path)?;
-        let conn = Self::connect(path)?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = Self::connect(path)?;
+        migrate(&mut conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// The database's schema version.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        schema_version(&self.conn())
     }
 
     /// Opens an existing database with minimal set-up, for the short-lived
@@ -124,102 +165,94 @@ impl Store {
     }
 
     /// Inserts a new job in `created`.
-    pub fn insert(&self, job_id: &JobId, created_at: &str) -> Result<(), StoreError> {
+    pub fn insert(&self, job_id: JobId, created_at: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO jobs (job_id, status, created_at) VALUES (?1, 'created', ?2)",
-            params![job_id.as_str(), created_at],
+            "INSERT INTO jobs (job_id, status, created_at) VALUES (?1, ?2, ?3)",
+            params![job_id.as_str(), JobStatus::Created.as_str(), created_at],
         )?;
         Ok(())
     }
 
     /// `created → starting`. Returns whether the row changed.
-    pub fn mark_starting(&self, job_id: &JobId) -> Result<bool, StoreError> {
+    pub fn mark_starting(&self, job_id: JobId) -> Result<bool, StoreError> {
         self.update(
-            "UPDATE jobs SET status = 'starting' WHERE job_id = ?1 AND status = 'created'",
-            params![job_id.as_str()],
+            "UPDATE jobs SET status = ?2 WHERE job_id = ?1 AND status = ?3",
+            params![
+                job_id.as_str(),
+                JobStatus::Starting.as_str(),
+                JobStatus::Created.as_str()
+            ],
         )
     }
 
     /// `starting → running`, stamping `started_at`.
-    pub fn mark_running(&self, job_id: &JobId, started_at: &str) -> Result<bool, StoreError> {
+    pub fn mark_running(&self, job_id: JobId, started_at: &str) -> Result<bool, StoreError> {
         self.update(
-            "UPDATE jobs SET status = 'running', started_at = ?2
-             WHERE job_id = ?1 AND status = 'starting'",
-            params![job_id.as_str(), started_at],
-        )
-    }
-
-    /// Commits the script's exit: `exited` with its code, or `terminated`
-    /// when a terminate was requested. Only a live job changes.
-    ///
-    /// A job that ends within moments of passing its gate can have its exit
-    /// committed before the server's `starting → running`: its start is then
-    /// stamped with its end (timestamps have one-second resolution, and
-    /// such a job ran for milliseconds).
-    pub fn commit_exit(
-        &self,
-        job_id: &JobId,
-        exit_code: i32,
-        ended_at: &str,
-    ) -> Result<bool, StoreError> {
-        self.update(
-            &format!(
-                "UPDATE jobs SET
-                   status = CASE WHEN terminate_requested THEN 'terminated' ELSE 'exited' END,
-                   exit_code = CASE WHEN terminate_requested THEN NULL ELSE ?2 END,
-                   started_at = COALESCE(started_at, ?3),
-                   ended_at = ?3
-                 WHERE job_id = ?1 AND status IN {LIVE}"
-            ),
-            params![job_id.as_str(), exit_code, ended_at],
+            "UPDATE jobs SET status = ?2, started_at = ?4 WHERE job_id = ?1 AND status = ?3",
+            params![
+                job_id.as_str(),
+                JobStatus::Running.as_str(),
+                JobStatus::Starting.as_str(),
+                started_at
+            ],
         )
     }
 
     /// Records that a terminate is under way (before Ctrl-C is sent), so an
-    /// exit it causes is committed as `terminated`. Returns false if the job
-    /// had already ended.
-    pub fn request_terminate(&self, job_id: &JobId) -> Result<bool, StoreError> {
+    /// exit it causes settles as `terminated`. Returns false if the job had
+    /// already ended.
+    pub fn request_terminate(&self, job_id: JobId) -> Result<bool, StoreError> {
         self.update(
             &format!(
-                "UPDATE jobs SET terminate_requested = 1 WHERE job_id = ?1 AND status IN {LIVE}"
+                "UPDATE jobs SET terminate_requested = 1 WHERE job_id = ?1 AND status IN {}",
+                live_statuses_sql()
             ),
             params![job_id.as_str()],
         )
     }
 
-    /// Live → `terminated`.
-    pub fn mark_terminated(&self, job_id: &JobId, ended_at: &str) -> Result<bool, StoreError> {
-        self.end(job_id, "terminated", None, ended_at)
-    }
-
-    /// Live → `failed`, with the reason.
-    pub fn mark_failed(
+    /// Ends a live job: the one function that writes a terminal status,
+    /// whichever process gets there. Returns whether this call ended it
+    /// (false if another writer did first; a terminal status never
+    /// changes).
+    ///
+    /// An [`Ending::Exited`] after a terminate request records
+    /// `terminated` (the exit is the terminate's doing), and stamps
+    /// `started_at` with the end if the job ended within moments of passing
+    /// its gate, before the server recorded `running` (timestamps have
+    /// one-second resolution, and such a job ran for milliseconds).
+    pub fn settle(
         &self,
-        job_id: &JobId,
-        failure: &str,
+        job_id: JobId,
+        ending: Ending,
         ended_at: &str,
     ) -> Result<bool, StoreError> {
-        self.end(job_id, "failed", Some(failure), ended_at)
-    }
-
-    /// Live → `lost`.
-    pub fn mark_lost(&self, job_id: &JobId, ended_at: &str) -> Result<bool, StoreError> {
-        self.end(job_id, "lost", None, ended_at)
-    }
-
-    fn end(
-        &self,
-        job_id: &JobId,
-        status: &str,
-        failure: Option<&str>,
-        ended_at: &str,
-    ) -> Result<bool, StoreError> {
+        let (exit_code, failure) = match ending {
+            Ending::Exited { exit_code } => (Some(exit_code), None),
+            Ending::Failed(reason) => (None, Some(reason.as_str())),
+            Ending::Terminated | Ending::Lost => (None, None),
+        };
+        let is_exit = matches!(ending, Ending::Exited { .. });
         self.update(
             &format!(
-                "UPDATE jobs SET status = ?2, failure = ?3, ended_at = ?4
-                 WHERE job_id = ?1 AND status IN {LIVE}"
+                "UPDATE jobs SET
+                   status = CASE WHEN ?3 AND terminate_requested THEN ?4 ELSE ?2 END,
+                   exit_code = CASE WHEN ?3 AND terminate_requested THEN NULL ELSE ?5 END,
+                   failure = ?6,
+                   started_at = CASE WHEN ?3 THEN COALESCE(started_at, ?7) ELSE started_at END,
+                   ended_at = ?7
+                 WHERE job_id = ?1 AND status IN {}",
+                live_statuses_sql()
             ),
-            params![job_id.as_str(), status, failure, ended_at],
+            params![
+                job_id.as_str(),
+                ending.status().as_str(),
+                is_exit,
+                JobStatus::Terminated.as_str(),
+                exit_code,
+                failure,
+                ended_at
+            ],
         )
     }
 
@@ -228,7 +261,7 @@ impl Store {
     }
 
     /// One job's row, if it exists.
-    pub fn get(&self, job_id: &JobId) -> Result<Option<JobRecord>, StoreError> {
+    pub fn get(&self, job_id: JobId) -> Result<Option<JobRecord>, StoreError> {
         let conn = self.conn();
         let row = conn
             .query_row(
@@ -267,7 +300,8 @@ impl Store {
     pub fn live_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE status IN {LIVE}"
+            "SELECT {COLUMNS} FROM jobs WHERE status IN {}",
+            live_statuses_sql()
         ))?;
         let rows = stmt.query_map([], RawRecord::from_row)?;
         rows.map(|row| {
@@ -281,7 +315,8 @@ impl Store {
     pub fn ended_before(&self, cutoff: &str) -> Result<Vec<JobId>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT job_id FROM jobs WHERE status NOT IN {LIVE} AND ended_at < ?1"
+            "SELECT job_id FROM jobs WHERE status NOT IN {} AND ended_at < ?1",
+            live_statuses_sql()
         ))?;
         let ids = stmt.query_map(params![cutoff], |row| row.get::<_, String>(0))?;
         ids.map(|id| {
@@ -295,7 +330,7 @@ impl Store {
     }
 
     /// Deletes a job's row. Returns whether it existed.
-    pub fn delete(&self, job_id: &JobId) -> Result<bool, StoreError> {
+    pub fn delete(&self, job_id: JobId) -> Result<bool, StoreError> {
         self.update(
             "DELETE FROM jobs WHERE job_id = ?1",
             params![job_id.as_str()],
@@ -305,7 +340,7 @@ impl Store {
 
 const COLUMNS: &str = "job_id, status, exit_code, created_at, started_at, ended_at, failure";
 
-/// A row as SQLite gives it, before its strings are checked.
+/// A row as `SQLite` gives it, before its strings are checked.
 struct RawRecord {
     job_id: String,
     status: String,
@@ -339,6 +374,12 @@ impl RawRecord {
             .status
             .parse::<JobStatus>()
             .map_err(|e| corrupt(e.to_string()))?;
+        let failure = self
+            .failure
+            .as_deref()
+            .map(str::parse::<FailureReason>)
+            .transpose()
+            .map_err(|e| corrupt(e.to_string()))?;
         Ok(JobRecord {
             job_id,
             status,
@@ -346,7 +387,35 @@ impl RawRecord {
             created_at: self.created_at,
             started_at: self.started_at,
             ended_at: self.ended_at,
-            failure: self.failure,
+            failure,
         })
     }
+}
+
+fn schema_version(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Applies the migrations the database lacks, each in its own transaction
+/// together with its new `user_version`, so a crash leaves a database at
+/// one version or the next, never between.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found = schema_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (version, migration) in (found..).zip(&MIGRATIONS[found as usize..]) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated while this one waited.
+        if schema_version(&tx)? != version {
+            continue;
+        }
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
 }

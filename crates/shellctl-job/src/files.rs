@@ -8,7 +8,7 @@
 //!   job.json      cwd and env overlay, read by the runner (values as data)
 //!   gate          FIFO: the runner waits here until the server lets it go
 //!   output.log    sanitized output, appended by the pipe side
-//!   pipe-ready    the pipe side runs; holds its pid
+//!   pipe-ready    the pipe side runs; holds `<pid> <start time>`
 //!   exit          `<code>\n<ended_at>\n`, written atomically by the runner
 //!   pipe-drained  the pipe side reached EOF and flushed `output.log`
 //!   pipe-failed   the pipe side could not write the log
@@ -16,6 +16,7 @@
 //! ```
 
 use crate::layout::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
+use crate::process::ProcessIdentity;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
 use shellctl_term::SYNC_SEQUENCE;
@@ -78,6 +79,38 @@ impl JobDir {
         let path = path.into();
         DirBuilder::new().mode(PRIVATE_DIR_MODE).create(&path)?;
         Ok(JobDir { path })
+    }
+
+    /// Creates the directory and writes what the runner needs (see
+    /// [`populate`](Self::populate)). If writing fails, the directory is
+    /// removed again, so a failed creation leaves nothing behind.
+    pub fn create_populated(
+        path: impl Into<PathBuf>,
+        script: &str,
+        spec: &JobSpec,
+    ) -> io::Result<JobDir> {
+        let dir = JobDir::create(path)?;
+        match dir.populate(script, spec) {
+            Ok(()) => Ok(dir),
+            Err(err) => {
+                if let Err(cleanup) = dir.remove() {
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!("{err} (and removing the job directory: {cleanup})"),
+                    ));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Removes the directory and everything in it; one already gone is
+    /// not an error.
+    pub fn remove(&self) -> io::Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        }
     }
 
     /// An existing directory.
@@ -164,27 +197,48 @@ impl JobDir {
         self.file(marker).exists()
     }
 
-    /// Marks the pipe side ready, recording its pid (atomically, so the
-    /// marker never exists without it).
-    pub fn mark_pipe_ready(&self, pid: u32) -> io::Result<()> {
+    /// Marks the pipe side ready, recording its identity (atomically, so
+    /// the marker never exists without it).
+    pub fn mark_pipe_ready(&self, pipe_side: ProcessIdentity) -> io::Result<()> {
         let temp = self.file(".pipe-ready.tmp");
-        write_private(&temp, format!("{pid}\n").as_bytes())?;
+        write_private(&temp, format!("{pipe_side}\n").as_bytes())?;
         fs::rename(temp, self.file(PIPE_READY))
     }
 
-    /// Whether the pipe side recorded in `pipe-ready` is still running (a
-    /// live process whose command line names `job_id`). `None` when no
-    /// pipe side has reported.
-    pub fn pipe_side_alive(&self, job_id: &str) -> Option<bool> {
-        let pid: u32 = fs::read_to_string(self.file(PIPE_READY))
+    /// Whether the pipe side recorded in `pipe-ready` still runs: the same
+    /// pid with the same start time, so a recycled pid does not count.
+    /// `None` when no pipe side has reported (or its marker is unreadable).
+    pub fn pipe_side_alive(&self) -> Option<bool> {
+        let recorded: ProcessIdentity = fs::read_to_string(self.file(PIPE_READY))
             .ok()?
-            .trim()
             .parse()
             .ok()?;
-        let alive = fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(job_id))
-            .unwrap_or(false);
-        Some(alive)
+        Some(recorded.is_alive())
+    }
+
+    /// Whether the pipe side drained the pane's output into the log.
+    pub fn pipe_drained(&self) -> bool {
+        self.has(PIPE_DRAINED)
+    }
+
+    /// Whether the pipe side failed to write the log.
+    pub fn pipe_failed(&self) -> bool {
+        self.has(PIPE_FAILED)
+    }
+
+    /// How long ago the runner recorded the exit; `None` if it has not.
+    pub fn exit_recorded_ago(&self) -> Option<std::time::Duration> {
+        fs::metadata(self.file(EXIT))
+            .ok()?
+            .modified()
+            .ok()?
+            .elapsed()
+            .ok()
+    }
+
+    /// Size of `output.log` in bytes (0 if it is missing).
+    pub fn output_size(&self) -> u64 {
+        fs::metadata(self.file(OUTPUT)).map_or(0, |m| m.len())
     }
 
     /// Records the exit atomically (write, then rename), so a reader sees
@@ -286,6 +340,37 @@ mod tests {
         };
         dir.populate("echo", &spec).unwrap();
         (root, dir)
+    }
+
+    #[test]
+    fn a_populated_directory_is_complete_and_removable_once_or_twice() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = JobSpec {
+            cwd: "/".into(),
+            env: BTreeMap::new(),
+        };
+        let path = root.path().join("j");
+        let made = JobDir::create_populated(&path, "echo", &spec).unwrap();
+        assert!(made.has(GATE));
+        made.remove().unwrap();
+        assert!(!path.exists());
+        made.remove().unwrap();
+    }
+
+    #[test]
+    fn a_pipe_ready_marker_names_one_process() {
+        let (_root, dir) = populated_job_dir();
+        assert_eq!(dir.pipe_side_alive(), None, "not reported yet");
+        let me = ProcessIdentity::current().unwrap();
+        dir.mark_pipe_ready(me).unwrap();
+        assert_eq!(dir.pipe_side_alive(), Some(true));
+        // Same pid, other start time: the pid was recycled.
+        dir.mark_pipe_ready(ProcessIdentity {
+            start_time: me.start_time + 1,
+            ..me
+        })
+        .unwrap();
+        assert_eq!(dir.pipe_side_alive(), Some(false));
     }
 
     #[test]

@@ -3,14 +3,18 @@
 //! It marks itself ready, sanitizes the pane's raw output into
 //! `output.log` (each line at once, a prompt after a short quiet spell),
 //! and at end of input, once everything is in the log, marks the pipe
-//! drained and commits the runner's recorded exit to SQLite itself. So a
-//! job reads as `exited` only when all its output is in the log, and the
-//! commit happens even while the server is down. If writing the log fails,
-//! it leaves the `pipe-failed` marker and commits nothing.
+//! drained and applies the exit-commit rule
+//! ([`commit_recorded_exit`]) itself. So a job reads as `exited` only when
+//! all its output is in the log, and the commit happens even while the
+//! server is down. If writing the log fails, it leaves the `pipe-failed`
+//! marker at once and commits nothing: the server, which can kill the
+//! job's session, settles the job as failed when it sees the marker.
 
-use crate::job_files::{JobDir, OUTPUT, PIPE_DRAINED, PIPE_FAILED};
+use crate::files::{JobDir, OUTPUT, PIPE_DRAINED, PIPE_FAILED};
 use crate::layout::PRIVATE_FILE_MODE;
-use crate::store::{Store, StoreError};
+use crate::lifecycle::{SettleError, commit_recorded_exit};
+use crate::process::ProcessIdentity;
+use crate::store::Store;
 use shellctl_proto::JobId;
 use shellctl_term::{FilterOptions, run_filter_with_sync};
 use std::fs::OpenOptions;
@@ -24,9 +28,12 @@ pub enum PipeError {
     /// Reading the pane or writing the log failed.
     #[error("pipe side of job: {0}")]
     Io(#[from] io::Error),
+    /// The pipe side could not tell who it is (no readable `/proc`).
+    #[error("pipe side: cannot read its own process identity from /proc")]
+    NoIdentity,
     /// The exit could not be committed.
     #[error("committing exit: {0}")]
-    Store(#[from] StoreError),
+    Settle(#[from] SettleError),
 }
 
 /// Runs the pipe side of `job_id` over `input` (the pane's raw output).
@@ -34,9 +41,10 @@ pub fn run_pipe_side<R: Read + Send + 'static>(
     input: R,
     job_dir: &JobDir,
     database: &Path,
-    job_id: &JobId,
+    job_id: JobId,
 ) -> Result<(), PipeError> {
-    job_dir.mark_pipe_ready(std::process::id())?;
+    let me = ProcessIdentity::current().ok_or(PipeError::NoIdentity)?;
+    job_dir.mark_pipe_ready(me)?;
     let drained = OpenOptions::new()
         .create(true)
         .append(true)
@@ -48,26 +56,19 @@ pub fn run_pipe_side<R: Read + Send + 'static>(
             })
         });
     if let Err(err) = drained {
-        let _ = job_dir.touch(PIPE_FAILED);
+        if let Err(marker) = job_dir.touch(PIPE_FAILED) {
+            // Without the marker the monitor still notices the dead pipe
+            // side (by its identity), only later.
+            return Err(io::Error::new(
+                err.kind(),
+                format!("{err}; and leaving the pipe-failed marker: {marker}"),
+            )
+            .into());
+        }
         return Err(err.into());
     }
     job_dir.touch(PIPE_DRAINED)?;
-    commit_recorded_exit(job_dir, database, job_id)
-}
-
-/// Commits the exit the runner recorded, if it recorded one and the pipe
-/// drained. Used by the pipe side and by the server for exits whose commit
-/// is missing (say, the pipe side was killed between drain and commit).
-pub fn commit_recorded_exit(
-    job_dir: &JobDir,
-    database: &Path,
-    job_id: &JobId,
-) -> Result<(), PipeError> {
-    if !job_dir.has(PIPE_DRAINED) {
-        return Ok(());
-    }
-    if let Some(exit) = job_dir.read_exit()? {
-        Store::open_existing(database)?.commit_exit(job_id, exit.exit_code, &exit.ended_at)?;
-    }
+    let store = Store::open_existing(database).map_err(SettleError::from)?;
+    commit_recorded_exit(job_dir, &store, job_id)?;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! The control-mode client against a real tmux server.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use shellctl_server::tmux_control::{CONTROL_SESSION, ControlClient, ControlError};
+use crate::tmux_control::{CONTROL_SESSION, ControlClient, ControlError};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

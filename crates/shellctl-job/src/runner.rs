@@ -8,14 +8,15 @@
 //!
 //! Exit codes recorded, beyond the script's own: 111 when `cwd` cannot be
 //! entered, 127 when the program is not found, 126 when it cannot be
-//! executed (or the spec is unreadable), 128+N when signal N killed it.
+//! executed (or the spec is unreadable), 128+N when signal N killed it, 130
+//! when Ctrl-C came before the script started (it is then not started).
 //!
 //! Ctrl-C typed into the pane reaches the whole foreground process group,
 //! runner and script alike. The runner catches SIGINT and SIGQUIT (and so
 //! outlives them to record the exit); caught signals are reset to their
 //! default on exec, so the script gets them as it would in a terminal.
 
-use crate::job_files::{ExitMarker, JobDir, SCRIPT};
+use crate::files::{ExitMarker, JobDir, SCRIPT};
 use shellctl_proto::timestamp::now_timestamp;
 use std::fs;
 use std::io::{self, Read};
@@ -23,7 +24,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Exit code recorded when the job's `cwd` cannot be entered.
 pub const EXIT_BAD_CWD: i32 = 111;
@@ -31,24 +32,37 @@ pub const EXIT_BAD_CWD: i32 = 111;
 pub const EXIT_NOT_FOUND: i32 = 127;
 /// Exit code recorded when the program cannot be executed.
 pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// Exit code recorded when Ctrl-C arrived before the script started
+/// (128 + SIGINT, as if the script had died of it).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs the job in `job_dir` to its end and records how it ended. Returns an
 /// error only when the exit marker itself cannot be written.
 pub fn run_job(job_dir: &JobDir) -> io::Result<()> {
-    // Keep the runner alive through Ctrl-C; the flag itself is unused.
+    // Keep the runner alive through Ctrl-C, and remember one that came
+    // before the script started.
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGQUIT] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
     }
     job_dir.wait_at_gate()?;
-    let exit_code = run_script(job_dir);
+    // A terminate that arrived while the job was still starting ends it
+    // here, as the script would have ended on the same Ctrl-C.
+    let exit_code = if interrupted.load(Ordering::Acquire) {
+        EXIT_INTERRUPTED
+    } else {
+        run_script(job_dir)
+    };
     job_dir.write_exit(&ExitMarker {
         exit_code,
         ended_at: now_timestamp(),
     })?;
     // Keep the pane open until the pipe side has all output (see
-    // `JobDir::sync_with_pipe_side`); the exit is recorded either way.
-    let _ = job_dir.sync_with_pipe_side(&mut std::io::stdout());
+    // `JobDir::sync_with_pipe_side`). A failed handshake is not reported:
+    // the pane is the runner's only output and must hold the script's
+    // alone, the exit is already recorded, and a pipe side that never
+    // answers is the monitor's case.
+    let _handshake = job_dir.sync_with_pipe_side(&mut std::io::stdout());
     Ok(())
 }
 

@@ -60,9 +60,10 @@ impl StateLayout {
             .or_else(|| env_dir("HOME").map(|home| home.join(".local").join("state")))
             .unwrap_or_else(|| PathBuf::from("/tmp"))
             .join("shellctl");
-        let runtime_dir = env_dir("XDG_RUNTIME_DIR")
-            .map(|dir| dir.join("shellctl"))
-            .unwrap_or_else(|| state_dir.join("run").join("shellctl"));
+        let runtime_dir = env_dir("XDG_RUNTIME_DIR").map_or_else(
+            || state_dir.join("run").join("shellctl"),
+            |dir| dir.join("shellctl"),
+        );
         StateLayout::new(state_dir, runtime_dir)
     }
 
@@ -88,9 +89,15 @@ impl StateLayout {
         &self.runtime_dir
     }
 
-    /// The SQLite database.
+    /// The `SQLite` database.
     pub fn database(&self) -> PathBuf {
-        self.state_dir.join("shellctl.db")
+        Self::database_in(&self.state_dir)
+    }
+
+    /// The `SQLite` database of the state dir `state_dir`, for the job-side
+    /// processes, which are told only the state dir.
+    pub fn database_in(state_dir: &Path) -> PathBuf {
+        state_dir.join("shellctl.db")
     }
 
     /// The directory holding one directory per job.
@@ -100,7 +107,7 @@ impl StateLayout {
 
     /// One job's directory. The id is validated, so this stays inside
     /// [`jobs_dir`](Self::jobs_dir).
-    pub fn job_dir(&self, id: &JobId) -> PathBuf {
+    pub fn job_dir(&self, id: JobId) -> PathBuf {
         self.jobs_dir().join(id.as_str())
     }
 
@@ -140,6 +147,6 @@ mod tests {
         assert_eq!(mode(&layout.jobs_dir()), 0o700);
         assert_eq!(mode(layout.runtime_dir()), 0o700);
         let id = JobId::parse("05211530-abc").unwrap();
-        assert_eq!(layout.job_dir(&id), state.join("jobs/05211530-abc"));
+        assert_eq!(layout.job_dir(id), state.join("jobs/05211530-abc"));
     }
 }

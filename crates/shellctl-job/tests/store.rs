@@ -1,0 +1,351 @@
+//! The `SQLite` job store on real database files.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use shellctl_job::lifecycle::{Ending, FailureReason};
+use shellctl_job::store::SCHEMA_VERSION;
+use shellctl_job::{JobRecord, Store, StoreError};
+use shellctl_proto::{JobId, JobStatus};
+use std::os::unix::fs::PermissionsExt;
+
+fn id(s: &str) -> JobId {
+    JobId::parse(s).unwrap()
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("shellctl.db")).unwrap();
+    (dir, store)
+}
+
+const T0: &str = "2026-05-21T15:30:20Z";
+const T1: &str = "2026-05-21T15:30:21Z";
+const T2: &str = "2026-05-21T15:30:22Z";
+
+#[test]
+fn a_job_walks_the_happy_path() {
+    let (_dir, store) = open();
+    let job = id("05211530-abc");
+    store.insert(job, T0).unwrap();
+    assert_eq!(store.get(job).unwrap().unwrap().status, JobStatus::Created);
+    assert!(
+        !store.mark_running(job, T1).unwrap(),
+        "running needs starting first"
+    );
+    assert!(store.mark_starting(job).unwrap());
+    assert!(store.mark_running(job, T1).unwrap());
+    assert!(
+        store
+            .settle(job, Ending::Exited { exit_code: 3 }, T2)
+            .unwrap()
+    );
+    let row = store.get(job).unwrap().unwrap();
+    assert_eq!(
+        (
+            row.status,
+            row.exit_code,
+            row.started_at.as_deref(),
+            row.ended_at.as_deref()
+        ),
+        (JobStatus::Exited, Some(3), Some(T1), Some(T2))
+    );
+}
+
+#[test]
+fn an_exit_committed_before_running_still_has_a_start() {
+    // The pipe side can commit a millisecond job's exit before the server
+    // marks it running.
+    let (_dir, store) = open();
+    let job = id("05211530-fst");
+    store.insert(job, T0).unwrap();
+    assert!(store.mark_starting(job).unwrap());
+    assert!(
+        store
+            .settle(job, Ending::Exited { exit_code: 0 }, T2)
+            .unwrap()
+    );
+    assert!(!store.mark_running(job, T1).unwrap(), "already ended");
+    let row = store.get(job).unwrap().unwrap();
+    assert_eq!(
+        (
+            row.status,
+            row.started_at.as_deref(),
+            row.ended_at.as_deref()
+        ),
+        (JobStatus::Exited, Some(T2), Some(T2))
+    );
+}
+
+#[test]
+fn the_first_terminal_writer_wins() {
+    let (_dir, store) = open();
+    let job = id("05211530-abd");
+    store.insert(job, T0).unwrap();
+    store.mark_starting(job).unwrap();
+    store.mark_running(job, T1).unwrap();
+    assert!(store.settle(job, Ending::Lost, T1).unwrap());
+    assert!(
+        !store
+            .settle(job, Ending::Exited { exit_code: 0 }, T2)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .settle(job, Ending::Failed(FailureReason::PipeFailed), T2)
+            .unwrap()
+    );
+    assert!(!store.settle(job, Ending::Terminated, T2).unwrap());
+    assert!(!store.request_terminate(job).unwrap());
+    let row = store.get(job).unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.exit_code, row.ended_at.as_deref()),
+        (JobStatus::Lost, None, Some(T1))
+    );
+}
+
+#[test]
+fn an_exit_caused_by_a_terminate_stays_terminated() {
+    let (_dir, store) = open();
+    let job = id("05211530-abe");
+    store.insert(job, T0).unwrap();
+    store.mark_starting(job).unwrap();
+    store.mark_running(job, T1).unwrap();
+    assert!(store.request_terminate(job).unwrap());
+    // The pipe side commits the exit that Ctrl-C caused (130)...
+    assert!(
+        store
+            .settle(job, Ending::Exited { exit_code: 130 }, T2)
+            .unwrap()
+    );
+    let row = store.get(job).unwrap().unwrap();
+    // ...and it reads as terminated, without an exit code.
+    assert_eq!((row.status, row.exit_code), (JobStatus::Terminated, None));
+    assert!(!store.settle(job, Ending::Terminated, T2).unwrap());
+}
+
+#[test]
+fn failure_reason_is_kept() {
+    let (_dir, store) = open();
+    let job = id("05211530-abf");
+    store.insert(job, T0).unwrap();
+    assert!(
+        store
+            .settle(job, Ending::Failed(FailureReason::PipeFailed), T1)
+            .unwrap()
+    );
+    let row = store.get(job).unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.failure),
+        (JobStatus::Failed, Some(FailureReason::PipeFailed))
+    );
+}
+
+#[test]
+fn list_is_newest_first_with_filter_and_limit() {
+    let (_dir, store) = open();
+    let jobs = [
+        "05211530-aaa",
+        "05211530-bbb",
+        "05211530-ccc",
+        "05211530-ddd",
+    ]
+    .map(id);
+    for (i, job) in jobs.iter().enumerate() {
+        // Two jobs share a second: insertion order breaks the tie.
+        let created = if i < 2 { T0 } else { T1 };
+        store.insert(*job, created).unwrap();
+    }
+    store.mark_starting(jobs[1]).unwrap();
+    let ids = |rows: Vec<JobRecord>| {
+        rows.into_iter()
+            .map(|r| r.job_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.list(None, 100).unwrap()),
+        [
+            "05211530-ddd",
+            "05211530-ccc",
+            "05211530-bbb",
+            "05211530-aaa"
+        ]
+    );
+    assert_eq!(
+        ids(store.list(None, 2).unwrap()),
+        ["05211530-ddd", "05211530-ccc"]
+    );
+    assert_eq!(
+        ids(store.list(Some(JobStatus::Starting), 100).unwrap()),
+        ["05211530-bbb"]
+    );
+    assert!(store.list(Some(JobStatus::Lost), 100).unwrap().is_empty());
+    assert_eq!(store.live_jobs().unwrap().len(), 4);
+}
+
+#[test]
+fn gc_query_and_delete() {
+    let (_dir, store) = open();
+    let (old, recent, live) = (id("05211530-d01"), id("05211530-d02"), id("05211530-d03"));
+    for job in [old, recent, live] {
+        store.insert(job, T0).unwrap();
+    }
+    store.settle(old, Ending::Lost, T0).unwrap();
+    store.settle(recent, Ending::Lost, T2).unwrap();
+    assert_eq!(store.ended_before(T1).unwrap(), [old]);
+    assert!(store.delete(old).unwrap());
+    assert!(!store.delete(old).unwrap());
+    assert!(store.get(old).unwrap().is_none());
+}
+
+#[test]
+fn database_is_private_and_a_second_connection_sees_commits() {
+    let (dir, store) = open();
+    let path = dir.path().join("shellctl.db");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let job = id("05211530-xyz");
+    store.insert(job, T0).unwrap();
+    store.mark_starting(job).unwrap();
+    store.mark_running(job, T1).unwrap();
+    // The pipe side of a job commits through its own connection.
+    let pipe_side = Store::open_existing(&path).unwrap();
+    assert!(
+        pipe_side
+            .settle(job, Ending::Exited { exit_code: 0 }, T2)
+            .unwrap()
+    );
+    assert_eq!(store.get(job).unwrap().unwrap().status, JobStatus::Exited);
+}
+
+#[test]
+fn concurrent_writers_do_not_fail_on_each_other() {
+    let (dir, store) = open();
+    let path = dir.path().join("shellctl.db");
+    let ids: Vec<JobId> = (0..200)
+        .map(|i| JobId::parse(&format!("05211530-{}", three(i))).unwrap())
+        .collect();
+    for &job in &ids {
+        store.insert(job, T0).unwrap();
+        store.mark_starting(job).unwrap();
+        store.mark_running(job, T1).unwrap();
+    }
+    let threads: Vec<_> = ids
+        .chunks(50)
+        .map(|chunk| {
+            let (path, chunk) = (path.clone(), chunk.to_vec());
+            std::thread::spawn(move || {
+                for job in chunk {
+                    let writer = Store::open_existing(&path).unwrap();
+                    assert!(
+                        writer
+                            .settle(job, Ending::Exited { exit_code: 0 }, T2)
+                            .unwrap()
+                    );
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(
+        store.list(Some(JobStatus::Exited), 1000).unwrap().len(),
+        200
+    );
+}
+
+/// Three id characters for `i` (distinct for i < 32768).
+fn three(i: usize) -> String {
+    let alphabet = shellctl_proto::job_id::JOB_ID_ALPHABET;
+    [i / 1024 % 32, i / 32 % 32, i % 32]
+        .iter()
+        .map(|d| char::from(alphabet[*d]))
+        .collect()
+}
+
+/// The schema shellctl created before the schema had a version, exactly as
+/// it shipped (`user_version` 0). State dirs made by it must keep working.
+const UNVERSIONED_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY NOT NULL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT,
+    failure TEXT,
+    terminate_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status);
+";
+
+#[test]
+fn a_database_made_before_schema_versions_is_migrated_and_keeps_its_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shellctl.db");
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(UNVERSIONED_SCHEMA).unwrap();
+        old.execute_batch(
+            "INSERT INTO jobs (job_id, status, exit_code, created_at, started_at, ended_at)
+               VALUES ('05211530-e01', 'exited', 7, '2026-05-21T15:30:20Z',
+                       '2026-05-21T15:30:20Z', '2026-05-21T15:30:21Z');
+             INSERT INTO jobs (job_id, status, created_at, ended_at, failure)
+               VALUES ('05211530-e02', 'failed', '2026-05-21T15:30:20Z',
+                       '2026-05-21T15:30:21Z', 'pipe_failed');
+             INSERT INTO jobs (job_id, status, created_at, started_at)
+               VALUES ('05211530-e03', 'running', '2026-05-21T15:30:20Z',
+                       '2026-05-21T15:30:20Z');",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    let exited = store.get(id("05211530-e01")).unwrap().unwrap();
+    assert_eq!(
+        (exited.status, exited.exit_code),
+        (JobStatus::Exited, Some(7))
+    );
+    let failed = store.get(id("05211530-e02")).unwrap().unwrap();
+    assert_eq!(failed.failure, Some(FailureReason::PipeFailed));
+    assert_eq!(store.live_jobs().unwrap().len(), 1);
+    // The migrated database goes on working, and opening it again is a no-op.
+    assert!(store.settle(id("05211530-e03"), Ending::Lost, T2).unwrap());
+    drop(store);
+    let again = Store::open(&path).unwrap();
+    assert_eq!(again.list(None, 10).unwrap().len(), 3);
+}
+
+#[test]
+fn a_database_from_a_newer_shellctl_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shellctl.db");
+    {
+        let newer = rusqlite::Connection::open(&path).unwrap();
+        newer
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+    }
+    match Store::open(&path) {
+        Err(StoreError::NewerSchema { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected NewerSchema, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn an_unknown_failure_reason_reads_as_a_corrupt_row() {
+    let (dir, store) = open();
+    let job = id("05211530-bad");
+    store.insert(job, T0).unwrap();
+    rusqlite::Connection::open(dir.path().join("shellctl.db"))
+        .unwrap()
+        .execute(
+            "UPDATE jobs SET status = 'failed', failure = 'gremlins'",
+            [],
+        )
+        .unwrap();
+    assert!(matches!(store.get(job), Err(StoreError::Corrupt { .. })));
+}

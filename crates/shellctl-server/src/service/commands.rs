@@ -1,0 +1,344 @@
+//! The job commands behind the routes: run, input, terminate, delete, and
+//! the read-only status, tail and list.
+
+use super::waiting::Window;
+use super::{Service, ServiceError, run_blocking};
+use crate::tmux::{JobLaunch, TmuxError};
+use shellctl_job::files::{JobSpec, PIPE_READY, write_private};
+use shellctl_job::lifecycle::{Ending, FailureReason};
+use shellctl_job::{JobDir, JobRecord, StateLayout};
+use shellctl_proto::timestamp::now_timestamp;
+use shellctl_proto::{
+    DeleteJobQuery, DeleteJobResponse, EnvOverlay, InputJobRequest, JobId, JobInfo, JobResult,
+    JobStatusView, ListJobsQuery, ListJobsResponse, RunJobRequest, TerminalSize, WaitJobRequest,
+};
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+/// Longest a job may take to get its pipe side and runner ready. Generous:
+/// a busy machine must not fail jobs by missing it (the reference's 1 s
+/// deadline fails whole bursts).
+const START_DEADLINE: Duration = Duration::from_secs(60);
+/// Attempts at a fresh job id before giving up.
+const ID_ATTEMPTS: usize = 64;
+
+impl Service {
+    /// `POST /v1/jobs/run`.
+    pub async fn run(&self, request: RunJobRequest) -> Result<JobResult, ServiceError> {
+        let window = Window::from(&request);
+        let job_id = self
+            .create_job(request.script, request.cwd, request.env)
+            .await?;
+        let terminal = request.terminal.unwrap_or_default();
+        if let Err(reason) = self.launch(job_id, terminal).await {
+            tracing::warn!(%job_id, "job failed to start: {reason}");
+            self.end_job(job_id, Ending::Failed(FailureReason::StartFailed))
+                .await?;
+        }
+        self.wait_window(job_id, window).await
+    }
+
+    /// Creates the job's directory, watch and row (`starting`). A failure
+    /// at any step leaves none of them behind: a directory without a row
+    /// would never be collected.
+    async fn create_job(
+        &self,
+        script: String,
+        cwd: Option<String>,
+        env: Option<EnvOverlay>,
+    ) -> Result<JobId, ServiceError> {
+        let layout = self.config.layout.clone();
+        let default_cwd = self.config.default_cwd.clone();
+        let watcher = Arc::clone(&self.watcher);
+        let store = Arc::clone(&self.store);
+        run_blocking(move || -> Result<JobId, ServiceError> {
+            let spec = JobSpec {
+                cwd: resolve_cwd(&default_cwd, cwd.as_deref())?,
+                env: env.unwrap_or_default(),
+            };
+            let (job_id, job_dir) = create_job_dir(&layout, &script, &spec)?;
+            let registered = watcher
+                .watch(job_dir.path())
+                .map_err(ServiceError::from)
+                .and_then(|()| {
+                    store.insert(job_id, &now_timestamp())?;
+                    store.mark_starting(job_id)?;
+                    Ok(())
+                });
+            if let Err(err) = registered {
+                watcher.unwatch(job_dir.path());
+                if let Err(cleanup) = job_dir.remove() {
+                    tracing::error!(%job_id, "removing the directory of a failed creation: {cleanup}");
+                }
+                return Err(err);
+            }
+            Ok(job_id)
+        })
+        .await?
+    }
+
+    /// Starts the session with its pipe, waits for the pipe side, lets the
+    /// runner go, and marks the job running.
+    async fn launch(&self, job_id: JobId, terminal: TerminalSize) -> Result<(), String> {
+        let job_dir = self.job_dir(job_id);
+        let launch = JobLaunch {
+            job_id,
+            job_dir: job_dir.path(),
+            state_dir: self.config.layout.state_dir(),
+            cols: terminal.cols,
+            rows: terminal.rows,
+        };
+        self.tmux
+            .start_job(&launch)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.wait_for_marker(&job_dir, PIPE_READY, Instant::now() + START_DEADLINE)
+            .await
+            .map_err(|()| "the output pipe did not start".to_owned())?;
+        self.open_gate(&job_dir).await?;
+        self.db(move |store| store.mark_running(job_id, &now_timestamp()))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Lets the runner through its start gate (blocking until it is there,
+    /// at most [`START_DEADLINE`]).
+    pub(super) async fn open_gate(&self, job_dir: &JobDir) -> Result<(), String> {
+        let opener = job_dir.clone();
+        let gate = tokio::task::spawn_blocking(move || opener.open_gate());
+        match tokio::time::timeout(START_DEADLINE, gate).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(err))) => Err(format!("opening the start gate: {err}")),
+            Ok(Err(err)) => Err(format!("start gate task: {err}")),
+            Err(_) => {
+                // Free the blocked opener thread before giving up.
+                let abandoner = job_dir.clone();
+                if let Ok(Err(err)) = run_blocking(move || abandoner.abandon_gate()).await {
+                    tracing::warn!("freeing an abandoned start gate: {err}");
+                }
+                Err("the runner never reached the start gate".into())
+            }
+        }
+    }
+
+    /// `POST /v1/jobs/{id}/wait`.
+    pub async fn wait(
+        &self,
+        job_id: JobId,
+        request: WaitJobRequest,
+    ) -> Result<JobResult, ServiceError> {
+        self.wait_window(job_id, Window::from(&request)).await
+    }
+
+    /// `POST /v1/jobs/{id}/input`: types the text, then waits.
+    pub async fn input(
+        &self,
+        job_id: JobId,
+        request: InputJobRequest,
+    ) -> Result<JobResult, ServiceError> {
+        let record = self.settled_record(job_id).await?;
+        if record.status.is_terminal() {
+            return Err(ServiceError::JobNotRunning(job_id));
+        }
+        let size = self.output_size(job_id).await?;
+        if request.offset > size {
+            return Err(ServiceError::InvalidOffset {
+                offset: request.offset,
+                size,
+            });
+        }
+        if !request.text.is_empty() {
+            self.type_text(job_id, request.text.clone()).await?;
+        }
+        self.wait_window(job_id, Window::from(&request)).await
+    }
+
+    async fn type_text(&self, job_id: JobId, text: String) -> Result<(), ServiceError> {
+        // Unique within this server, which owns the private runtime dir.
+        static TYPED: AtomicU64 = AtomicU64::new(0);
+        let serial = TYPED.fetch_add(1, Ordering::Relaxed);
+        let file = self
+            .config
+            .layout
+            .runtime_dir()
+            .join(format!("input-{job_id}-{serial}"));
+        let path = file.clone();
+        run_blocking(move || write_private(&path, text.as_bytes())).await??;
+        let pasted = self.tmux.paste_file(job_id, &file).await;
+        if let Ok(Err(err)) = run_blocking(move || std::fs::remove_file(file)).await {
+            tracing::warn!(%job_id, "removing a typed-input file: {err}");
+        }
+        match pasted {
+            Ok(()) => Ok(()),
+            // The pane went away between the status check and the paste.
+            Err(TmuxError::Failed { .. } | TmuxError::NoServer) => {
+                Err(ServiceError::JobNotRunning(job_id))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// `GET /v1/jobs/{id}/log/tail`.
+    pub async fn tail(&self, job_id: JobId, limit: u32) -> Result<JobResult, ServiceError> {
+        let record = self.settled_record(job_id).await?;
+        let log = self.job_dir(job_id).file(shellctl_job::files::OUTPUT);
+        let path = log.clone();
+        let window =
+            run_blocking(move || shellctl_term::tail_window(&path, limit as usize)).await??;
+        Ok(super::waiting::job_result(&record, &log, window))
+    }
+
+    /// `GET /v1/jobs/{id}`.
+    pub async fn status(&self, job_id: JobId) -> Result<JobStatusView, ServiceError> {
+        let record = self.settled_record(job_id).await?;
+        let size = self.output_size(job_id).await?;
+        Ok(status_view(record, size))
+    }
+
+    /// Size of the job's `output.log`.
+    pub(super) async fn output_size(&self, job_id: JobId) -> Result<u64, ServiceError> {
+        let job_dir = self.job_dir(job_id);
+        run_blocking(move || job_dir.output_size()).await
+    }
+
+    /// `GET /v1/jobs`.
+    pub async fn list(&self, query: ListJobsQuery) -> Result<ListJobsResponse, ServiceError> {
+        let records = self
+            .db(move |store| store.list(query.status, query.limit))
+            .await?;
+        Ok(ListJobsResponse {
+            jobs: records
+                .into_iter()
+                .map(|r| JobInfo {
+                    job_id: r.job_id,
+                    status: r.status,
+                    created_at: r.created_at,
+                    started_at: r.started_at,
+                    ended_at: r.ended_at,
+                })
+                .collect(),
+        })
+    }
+
+    /// `POST /v1/jobs/{id}/terminate`: Ctrl-C, then up to `grace` for the
+    /// job to end, then the session is killed. Returns as soon as the
+    /// outcome is known.
+    pub async fn terminate(
+        &self,
+        job_id: JobId,
+        grace: Duration,
+    ) -> Result<JobStatusView, ServiceError> {
+        let record = self.settled_record(job_id).await?;
+        if !record.status.is_terminal()
+            && self
+                .db(move |store| store.request_terminate(job_id))
+                .await?
+        {
+            if let Err(err) = self.tmux.send_ctrl_c(job_id).await {
+                // The kill after the grace still ends it.
+                tracing::warn!(%job_id, "sending Ctrl-C: {err}");
+            }
+            if !self
+                .wait_until_ended(job_id, Instant::now() + grace)
+                .await?
+            {
+                self.end_job(job_id, Ending::Terminated).await?;
+            }
+        }
+        self.status(job_id).await
+    }
+
+    /// `DELETE /v1/jobs/{id}`: terminates first when forced.
+    pub async fn delete(
+        &self,
+        job_id: JobId,
+        query: DeleteJobQuery,
+    ) -> Result<DeleteJobResponse, ServiceError> {
+        let record = self.settled_record(job_id).await?;
+        if !record.status.is_terminal() {
+            if !query.force {
+                return Err(ServiceError::JobRunning(job_id));
+            }
+            self.terminate(job_id, Duration::from_secs_f64(query.grace_seconds))
+                .await?;
+        }
+        self.remove_job(job_id).await?;
+        Ok(DeleteJobResponse {
+            job_id,
+            deleted: true,
+        })
+    }
+
+    /// Deletes an ended job: session, watch and directory, then the row.
+    /// The row goes last so that a removal that fails part-way leaves a
+    /// job that delete or GC can try again, never a directory no row owns.
+    pub(super) async fn remove_job(&self, job_id: JobId) -> Result<(), ServiceError> {
+        if let Err(err) = self.tmux.kill_session(job_id).await {
+            tracing::warn!(%job_id, "killing the session of a removed job: {err}");
+        }
+        let job_dir = self.job_dir(job_id);
+        let watcher = Arc::clone(&self.watcher);
+        run_blocking(move || {
+            watcher.unwatch(job_dir.path());
+            job_dir.remove()
+        })
+        .await??;
+        self.db(move |store| store.delete(job_id)).await?;
+        Ok(())
+    }
+}
+
+/// The job's working directory: the server's home for none or `~`, `~/…`
+/// under it, else an absolute path. It must be an existing directory.
+fn resolve_cwd(default_cwd: &std::path::Path, cwd: Option<&str>) -> Result<PathBuf, ServiceError> {
+    let path = match cwd {
+        None | Some("~") => default_cwd.to_owned(),
+        Some(raw) => match raw.strip_prefix("~/") {
+            Some(rest) => default_cwd.join(rest),
+            None => PathBuf::from(raw),
+        },
+    };
+    if path.is_absolute() && path.is_dir() {
+        Ok(path)
+    } else {
+        Err(ServiceError::InvalidCwd(cwd.unwrap_or_default().to_owned()))
+    }
+}
+
+/// A fresh id and its populated directory; a taken id (the directory
+/// exists) is a collision, and another id is drawn.
+fn create_job_dir(
+    layout: &StateLayout,
+    script: &str,
+    spec: &JobSpec,
+) -> Result<(JobId, JobDir), ServiceError> {
+    for _ in 0..ID_ATTEMPTS {
+        let job_id = JobId::generate(OffsetDateTime::now_utc())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        match JobDir::create_populated(layout.job_dir(job_id), script, spec) {
+            Ok(dir) => return Ok((job_id, dir)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ServiceError::Internal("no free job id this minute".into()))
+}
+
+fn status_view(record: JobRecord, size: u64) -> JobStatusView {
+    JobStatusView {
+        exit_code: super::waiting::exit_code_of(&record),
+        done: record.status.is_terminal(),
+        job_id: record.job_id,
+        status: record.status,
+        created_at: record.created_at,
+        started_at: record.started_at,
+        ended_at: record.ended_at,
+        offset: size,
+    }
+}

@@ -1,0 +1,221 @@
+//! The job service: what every API route does, split by concern.
+//!
+//! - [`commands`]: run, input, terminate, delete, and the read-only routes;
+//! - [`waiting`]: the waiting engine behind every route that returns an
+//!   output [`Window`](waiting::Window);
+//! - [`supervision`]: reconciliation at start-up, the monitor, reacting to
+//!   the pipe side's markers, and garbage collection.
+//!
+//! `SQLite` is the source of truth for status; `output.log` and the marker
+//! files are the source of truth for output and for exits the pipe side has
+//! not committed yet. The lifecycle's rules live in `shellctl-job`
+//! ([`shellctl_job::lifecycle`]); this module gathers what they need and
+//! acts on their answers. Every filesystem, `SQLite` and inotify call runs on
+//! a blocking thread ([`Service::blocking`]); what stays on the async
+//! runtime is channel and timer work.
+
+mod commands;
+mod supervision;
+mod waiting;
+
+use crate::tmux::{Tmux, TmuxClientMode, TmuxError};
+use crate::watcher::JobWatcher;
+use shellctl_job::lifecycle::{Ending, SettleError, commit_recorded_exit};
+use shellctl_job::{JobDir, JobRecord, LayoutError, StateLayout, Store, StoreError};
+use shellctl_proto::JobId;
+use shellctl_proto::timestamp::now_timestamp;
+use shellctl_term::WindowError;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+
+pub use supervision::MONITOR_INTERVAL;
+
+/// Why a service call failed. The HTTP layer maps each to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No such job.
+    #[error("job {0} not found")]
+    JobNotFound(String),
+    /// The offset lies past the end of the output.
+    #[error("offset {offset} exceeds current output size {size}")]
+    InvalidOffset {
+        /// Requested offset.
+        offset: u64,
+        /// Current size of `output.log`.
+        size: u64,
+    },
+    /// The cwd is not an existing directory.
+    #[error("cwd {0:?} is not an existing directory")]
+    InvalidCwd(String),
+    /// Input to a job that has ended.
+    #[error("job {0} is not running")]
+    JobNotRunning(JobId),
+    /// Delete of a running job without force.
+    #[error("job {0} is still running; terminate it first or delete with force=true")]
+    JobRunning(JobId),
+    /// The state directories could not be prepared.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The state database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The filesystem failed.
+    #[error("filesystem: {0}")]
+    Io(#[from] io::Error),
+    /// tmux failed.
+    #[error(transparent)]
+    Tmux(#[from] TmuxError),
+    /// inotify failed (for example, the user's watch limit is reached).
+    #[error("watching job directories: {0}")]
+    Watch(#[from] notify::Error),
+    /// Anything else on the server's side.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<WindowError> for ServiceError {
+    fn from(err: WindowError) -> Self {
+        match err {
+            WindowError::OffsetPastEnd { offset, size } => {
+                ServiceError::InvalidOffset { offset, size }
+            }
+            WindowError::ZeroLimit => ServiceError::Internal("zero output limit".into()),
+            WindowError::Io(err) => ServiceError::Io(err),
+        }
+    }
+}
+
+impl From<SettleError> for ServiceError {
+    fn from(err: SettleError) -> Self {
+        match err {
+            SettleError::Io(err) => ServiceError::Io(err),
+            SettleError::Store(err) => ServiceError::Store(err),
+        }
+    }
+}
+
+/// Settings of the service.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Where state lives.
+    pub layout: StateLayout,
+    /// The `shellctl` binary jobs run as runner and pipe side.
+    pub shellctl_bin: PathBuf,
+    /// The working directory of jobs that name none (the server's home).
+    pub default_cwd: PathBuf,
+    /// How the server talks to tmux.
+    pub tmux_client: TmuxClientMode,
+}
+
+/// The job service.
+pub struct Service {
+    config: ServiceConfig,
+    store: Arc<Store>,
+    tmux: Tmux,
+    watcher: Arc<JobWatcher>,
+    /// Jobs whose pipe side left a marker (drained or failed), reported by
+    /// the watcher for [`supervision`] to settle at once; taken by the
+    /// background task when it starts.
+    marker_events: std::sync::Mutex<Option<mpsc::UnboundedReceiver<JobId>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Service {
+    /// Prepares the state, opens the database, starts the tmux server and
+    /// reconciles jobs left from an earlier run. `shutdown` turning true
+    /// makes in-flight waits return early.
+    pub async fn start(
+        config: ServiceConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Service>, ServiceError> {
+        let layout = config.layout.clone();
+        let store = run_blocking(move || -> Result<Store, ServiceError> {
+            layout.prepare()?;
+            Ok(Store::open(&layout.database())?)
+        })
+        .await??;
+        let tmux = Tmux::new(
+            config.layout.tmux_socket(),
+            config.shellctl_bin.clone(),
+            config.tmux_client,
+        );
+        tmux.ensure_server().await?;
+        let (marker_tx, marker_rx) = mpsc::unbounded_channel();
+        let watcher = run_blocking(move || JobWatcher::new(marker_tx)).await??;
+        let service = Arc::new(Service {
+            config,
+            store: Arc::new(store),
+            tmux,
+            watcher: Arc::new(watcher),
+            marker_events: std::sync::Mutex::new(Some(marker_rx)),
+            shutdown,
+        });
+        service.reconcile().await?;
+        Ok(service)
+    }
+
+    fn job_dir(&self, job_id: JobId) -> JobDir {
+        JobDir::open(self.config.layout.job_dir(job_id))
+    }
+
+    /// Runs `work` with the store on a blocking thread.
+    async fn db<T, F>(&self, work: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        Ok(run_blocking(move || work(&store)).await??)
+    }
+
+    /// The job's row, after applying the exit-commit rule (for an exit the
+    /// pipe side drained but did not get to commit). A job seen ended stops
+    /// being watched here, so watches go back to one per live job as jobs
+    /// end; its waiters wake when their channel closes.
+    async fn settled_record(&self, job_id: JobId) -> Result<JobRecord, ServiceError> {
+        let store = Arc::clone(&self.store);
+        let watcher = Arc::clone(&self.watcher);
+        let job_dir = self.job_dir(job_id);
+        run_blocking(move || -> Result<JobRecord, ServiceError> {
+            let not_found = || ServiceError::JobNotFound(job_id.to_string());
+            let mut record = store.get(job_id)?.ok_or_else(not_found)?;
+            if !record.status.is_terminal() && commit_recorded_exit(&job_dir, &store, job_id)? {
+                record = store.get(job_id)?.ok_or_else(not_found)?;
+            }
+            if record.status.is_terminal() {
+                watcher.unwatch(job_dir.path());
+            }
+            Ok(record)
+        })
+        .await?
+    }
+
+    /// Ends a live job for a reason no file records (terminate after the
+    /// grace, a failed start, a monitor verdict): kills its session, settles
+    /// it, and wakes its waiters. Returns whether this call ended it.
+    async fn end_job(&self, job_id: JobId, ending: Ending) -> Result<bool, ServiceError> {
+        if let Err(err) = self.tmux.kill_session(job_id).await {
+            tracing::warn!(%job_id, "killing the session of an ending job: {err}");
+        }
+        let watcher = Arc::clone(&self.watcher);
+        let job_dir = self.job_dir(job_id);
+        self.db(move |store| {
+            let ended = store.settle(job_id, ending, &now_timestamp())?;
+            // Unwatching closes the waiters' channels, which wakes them.
+            watcher.unwatch(job_dir.path());
+            Ok(ended)
+        })
+        .await
+    }
+}
+
+/// Runs blocking work (files, `SQLite`, inotify) off the async runtime.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))
+}

@@ -1,0 +1,75 @@
+//! `shellctl serve`: turns the command line into the server's
+//! configuration (state and runtime directories, durations, tmux mode) and
+//! runs the server until SIGINT or SIGTERM.
+
+use crate::cli::{ServeArgs, TmuxClientArg};
+use crate::exit::UsageError;
+use anyhow::Context;
+use shellctl_job::StateLayout;
+use shellctl_server::{ServeConfig, TmuxClientMode};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Runs the job server with `args` (logging to stderr as `RUST_LOG` says).
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = config(args)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(shellctl_server::serve(config))?;
+    Ok(())
+}
+
+/// The server's configuration: flags over the XDG defaults.
+fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+    let defaults = StateLayout::xdg_defaults();
+    let state_dir = args
+        .state_dir
+        .unwrap_or_else(|| defaults.state_dir().to_owned());
+    let runtime_dir = match (
+        args.runtime_dir,
+        std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()),
+    ) {
+        (Some(dir), _) => dir,
+        (None, Some(xdg)) => PathBuf::from(xdg).join("shellctl"),
+        (None, None) => state_dir.join("run").join("shellctl"),
+    };
+    Ok(ServeConfig {
+        listen: args.listen,
+        auth_token: args.auth_token,
+        insecure_no_auth: args.insecure_no_auth,
+        layout: StateLayout::new(state_dir, runtime_dir),
+        shellctl_bin: std::env::current_exe().context("locating the shellctl binary")?,
+        default_cwd: std::env::var_os("HOME").map_or_else(|| "/".into(), PathBuf::from),
+        gc_interval: seconds("--gc-interval-seconds", args.gc_interval_seconds)?,
+        gc_retention: seconds(
+            "--gc-finished-job-retention-seconds",
+            args.gc_finished_job_retention_seconds,
+        )?,
+        max_body_bytes: args.max_body_bytes,
+        tmux_client: match args.tmux_client {
+            TmuxClientArg::Control => TmuxClientMode::Control,
+            TmuxClientArg::Cli => TmuxClientMode::Cli,
+        },
+        allow_hosts: args.allow_hosts,
+        allow_origins: args.allow_origins,
+    })
+}
+
+/// A positive, finite number of seconds as a duration; else a usage error
+/// naming the flag.
+fn seconds(flag: &str, value: f64) -> Result<Duration, UsageError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(UsageError(format!(
+            "{flag} must be a positive number of seconds"
+        )))
+    }
+}
