@@ -534,21 +534,12 @@ mod tests {
         }
     }
 
-    /// Undoes [`segment`]'s escaping.
-    fn unescape(segment: &str) -> String {
-        let mut bytes = Vec::new();
-        let mut rest = segment.as_bytes();
-        while let Some((&first, tail)) = rest.split_first() {
-            if first == b'%' {
-                let hex = std::str::from_utf8(&tail[..2]).unwrap();
-                bytes.push(u8::from_str_radix(hex, 16).unwrap());
-                rest = &tail[2..];
-            } else {
-                bytes.push(first);
-                rest = tail;
-            }
-        }
-        String::from_utf8(bytes).unwrap()
+    /// Undoes percent-escaping.
+    fn unescape_segment(segment: &str) -> String {
+        percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .unwrap()
+            .into_owned()
     }
 
     /// Every id of up to five of the characters URL parsing treats
@@ -574,7 +565,7 @@ mod tests {
                     let path = format!("v1/jobs/{escaped}/wait");
                     let url = base.join(&path).unwrap();
                     assert_eq!(url.path(), format!("/prefix/{path}"), "{id:?}");
-                    assert_eq!(unescape(&escaped), *id);
+                    assert_eq!(unescape_segment(&escaped), *id);
                 }
                 Err(ClientError::InvalidJobId(got)) if got == *id => refused.push(got),
                 Err(other) => panic!("{id:?}: {other:?}"),

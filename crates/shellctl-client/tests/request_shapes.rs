@@ -222,23 +222,6 @@ const JOB_ROUTE_TAILS: [&str; 7] = [
     "/wait",
 ];
 
-/// Undoes percent-escaping.
-fn unescape(segment: &str) -> String {
-    let mut bytes = Vec::new();
-    let mut rest = segment.as_bytes();
-    while let Some((&first, tail)) = rest.split_first() {
-        if first == b'%' {
-            let hex = std::str::from_utf8(&tail[..2]).unwrap();
-            bytes.push(u8::from_str_radix(hex, 16).unwrap());
-            rest = &tail[2..];
-        } else {
-            bytes.push(first);
-            rest = tail;
-        }
-    }
-    String::from_utf8(bytes).unwrap()
-}
-
 const DOT_SEGMENT_IDS: [&str; 9] = [
     "..", ".", "%2e%2e", "%2E%2e", ".%2e", "%2E.", "%2e", "%2E", "",
 ];
@@ -300,7 +283,7 @@ async fn no_id_moves_a_request_off_its_route() {
                 "{id:?} on {tail:?}: sent to {path:?}"
             );
             assert_eq!(
-                unescape(segment),
+                unescape_segment(segment),
                 id,
                 "{id:?} on {tail:?}: sent to {path:?}"
             );
@@ -335,4 +318,12 @@ async fn ordinary_and_odd_ids_become_one_escaped_segment() {
             "{id:?}"
         );
     }
+}
+
+/// Undoes percent-escaping.
+fn unescape_segment(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
 }

@@ -370,7 +370,7 @@ async fn run_by_control(client: &ControlClient, words: &[&str]) -> Result<String
     let mut output = String::new();
     for answer in answers {
         if let Ok(answer) = tokio::time::timeout(COMMAND_DEADLINE, answer.answer()).await {
-            output.push_str(&answer?)
+            output.push_str(&answer?);
         } else {
             // An answer that never comes would hold up every later one.
             client.abandon();

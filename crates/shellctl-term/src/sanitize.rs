@@ -311,7 +311,7 @@ impl LineModel {
         }
         let current = self.current_text();
         if let Some(rest) = current.strip_prefix(self.emitted.as_str()) {
-            out.push_str(rest)
+            out.push_str(rest);
         } else {
             out.push('\n');
             out.push_str(&current);

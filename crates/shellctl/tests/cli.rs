@@ -266,17 +266,22 @@ fn assert_interrupted(status: std::process::ExitStatus) {
     );
 }
 
+/// `shellctl run --follow 'sleep 100'`: a job that prints nothing.
+fn follow_a_silent_job(server: &TestServer) -> std::process::Child {
+    cli(server)
+        .args(["run", "--follow", "sleep 100"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Ctrl-C at any moment once the job exists terminates it, even before the
 /// job printed anything (the run request then is still waiting for first
 /// output unless the CLI returns from it at once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_before_any_output_terminates_the_job_and_exits_130() {
     let server = TestServer::start();
-    let child = cli(&server)
-        .args(["run", "--follow", "sleep 100"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = follow_a_silent_job(&server);
     // The job exists and runs once the server lists it so.
     let deadline = Instant::now() + HANG_GUARD;
     let id = loop {
@@ -311,11 +316,7 @@ fn catches_sigint(pid: u32) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_the_run_request_terminates_the_job_it_creates() {
     let server = TestServer::start();
-    let child = cli(&server)
-        .args(["run", "--follow", "sleep 100"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = follow_a_silent_job(&server);
     // The CLI catches SIGINT from just before it sends the run request.
     wait_until_catches_sigint(&child).await;
     interrupt(&child);
