@@ -4,7 +4,7 @@
 //! SDK, it keeps the output-window knobs (`output_limit`,
 //! `idle_flush_seconds`) on the client, so calls stay short. Errors are one
 //! enum, [`ClientError`]: an API error carries the HTTP status and the
-//! server's error code (from our error envelope, or from `FastAPI`'s
+//! server's error code (from our error envelope, or from FastAPI's
 //! `{"detail": …}` shape when talking to the reference server), apart from
 //! transport and decode failures. [`Follow`] yields a job's output as it
 //! arrives until the job is done.
@@ -451,7 +451,7 @@ fn is_empty_or_dot_segment(segment: &str) -> bool {
     )
 }
 
-/// Decodes an error response: our envelope, `FastAPI`'s `{"detail": …}`, or
+/// Decodes an error response: our envelope, FastAPI's `{"detail": …}`, or
 /// whatever text came.
 fn decode_error(status: StatusCode, body: &[u8]) -> ClientError {
     let fallback = || String::from_utf8_lossy(body).into_owned();

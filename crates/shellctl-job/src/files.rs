@@ -288,6 +288,23 @@ impl JobDir {
         gate.write_all(b"go")
     }
 
+    /// Lets the runner go if it waits at the gate now, without blocking.
+    /// Returns false when no runner waits: it has not arrived yet, or it
+    /// passed the gate already (say, the server stopped between opening the
+    /// gate and recording `running`).
+    pub fn release_waiting_runner(&self) -> io::Result<bool> {
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(self.file(GATE));
+        match opened {
+            Ok(mut gate) => gate.write_all(b"go").map(|()| true),
+            // A FIFO with no reader refuses a non-blocking writer.
+            Err(err) if err.raw_os_error() == Some(nix::libc::ENXIO) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Unblocks an [`open_gate`](Self::open_gate) whose runner never came,
     /// by standing in as the reader for a moment.
     pub fn abandon_gate(&self) -> io::Result<()> {
@@ -396,6 +413,19 @@ mod tests {
         runner.join().unwrap().unwrap();
         // With no runner waiting, an acknowledgement is a no-op.
         dir.acknowledge_sync();
+    }
+
+    #[test]
+    fn a_waiting_runner_is_released_without_blocking_and_none_is_reported() {
+        let (_root, dir) = populated_job_dir();
+        assert!(!dir.release_waiting_runner().unwrap(), "no runner yet");
+        let runner_side = dir.clone();
+        let runner = std::thread::spawn(move || runner_side.wait_at_gate());
+        // Released once the runner is at the gate.
+        while !dir.release_waiting_runner().unwrap() {
+            std::thread::yield_now();
+        }
+        runner.join().unwrap().unwrap();
     }
 
     #[test]

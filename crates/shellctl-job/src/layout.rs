@@ -89,12 +89,12 @@ impl StateLayout {
         &self.runtime_dir
     }
 
-    /// The `SQLite` database.
+    /// The SQLite database.
     pub fn database(&self) -> PathBuf {
         Self::database_in(&self.state_dir)
     }
 
-    /// The `SQLite` database of the state dir `state_dir`, for the job-side
+    /// The SQLite database of the state dir `state_dir`, for the job-side
     /// processes, which are told only the state dir.
     pub fn database_in(state_dir: &Path) -> PathBuf {
         state_dir.join("shellctl.db")

@@ -1,15 +1,15 @@
 //! The job side of shellctl: everything the three processes of a job agree
 //! on, and the two job-side processes themselves.
 //!
-//! A job involves three processes that never call each other: the server,
-//! the **runner** (inside the job's PTY, started by tmux) and the **pipe
-//! side** (behind tmux's `pipe-pane`). They meet only in files and in
-//! `SQLite`, and this crate owns both meeting points:
+//! Besides tmux, a job involves three shellctl processes that never call
+//! each other: the server, the **runner** (inside the job's PTY, started by
+//! tmux) and the **pipe side** (behind tmux's `pipe-pane`). They meet only
+//! in files and in SQLite, and this crate owns both meeting points:
 //!
 //! - [`layout`]: where a server's state lives, with private permissions;
 //! - [`files`]: one job's directory, its markers and FIFOs, the start gate
 //!   and the end-of-output handshake;
-//! - [`store`]: the lifecycle table in `SQLite`, its versioned schema, and
+//! - [`store`]: the lifecycle table in SQLite, its versioned schema, and
 //!   [`Store::settle`], the one function that ends a job;
 //! - [`lifecycle`]: the typed vocabulary of endings, failure reasons and
 //!   monitor verdicts, and the rules that decide them (the exit-commit rule
@@ -17,7 +17,8 @@
 //! - [`process`]: process identity (pid plus start time), so liveness checks
 //!   cannot be fooled by a recycled pid;
 //! - [`runner`] and [`pipe_side`]: the job-side processes, which the
-//!   `shellctl` binary runs as hidden subcommands.
+//!   `shellctl` binary runs as `job-runner` (hidden) and
+//!   `sanitize-pty --job-id …`.
 //!
 //! Everything here blocks; the async server calls it on blocking threads.
 //! `ARCHITECTURE.md` at the repository root draws the whole picture.

@@ -3,8 +3,9 @@
 //!
 //! ```text
 //!   created ──► starting ──► running ──► exited | terminated | failed | lost
-//!      │            │                     ▲
-//!      └────────────┴─────────────────────┘  (failed: start_interrupted, start_failed)
+//!      │            │
+//!      │            ├──► failed (start_failed, start_interrupted) | terminated
+//!      └────────────┴──► failed (start_interrupted)
 //! ```
 //!
 //! Every ending goes through [`Store::settle`], whichever process reaches
@@ -81,7 +82,8 @@ impl FromStr for FailureReason {
 pub enum Ending {
     /// The script exited with this code (128+N for signal N) and all its
     /// output is in the log. Recorded as `terminated` instead when a
-    /// terminate was requested first: the exit is then its doing.
+    /// terminate was requested first: the exit is then its doing (see
+    /// [`Ending::is_terminate_doing`]).
     Exited {
         /// The script's exit code.
         exit_code: i32,
@@ -90,11 +92,19 @@ pub enum Ending {
     Terminated,
     /// Start-up failed or the pipe side died.
     Failed(FailureReason),
-    /// The session vanished with no exit recorded.
+    /// The session vanished with no exit recorded. Also recorded as
+    /// `terminated` after a terminate request.
     Lost,
 }
 
 impl Ending {
+    /// Whether this ending, after a terminate request, is the terminate's
+    /// doing and so records `terminated`: the script's exit (Ctrl-C ended
+    /// it) and a vanished session (the kill after the grace removed it).
+    pub fn is_terminate_doing(self) -> bool {
+        matches!(self, Ending::Exited { .. } | Ending::Lost)
+    }
+
     /// The status this ending records (before the terminate rule of
     /// [`Ending::Exited`]).
     pub fn status(self) -> JobStatus {
@@ -205,8 +215,10 @@ impl MonitorVerdict {
 ///    process died before draining; tmux notices a dead pipe only when the
 ///    pane next writes, so the process is checked too) fails it;
 /// 3. a live pane otherwise is healthy;
-/// 4. a vanished session with an exit recorded is healthy while the pipe
-///    side drains, and fails once the exit is [`DRAIN_GRACE`] old;
+/// 4. a vanished session with an exit recorded is healthy while its pipe
+///    side still runs (it is draining; the runner's end-of-output handshake
+///    can keep the exit record old by the time the pane closes), and
+///    otherwise fails once the exit is [`DRAIN_GRACE`] old;
 /// 5. a vanished session with no exit recorded is lost.
 pub fn judge(seen: &Observation) -> MonitorVerdict {
     let pipe_gone = seen.pipe_side_alive == Some(false) && !seen.pipe_drained;
@@ -217,7 +229,9 @@ pub fn judge(seen: &Observation) -> MonitorVerdict {
         }
         Some(_) => MonitorVerdict::Healthy,
         None => match seen.exit_recorded_ago {
-            Some(age) if age > DRAIN_GRACE => MonitorVerdict::Failed(FailureReason::PipeFailed),
+            Some(age) if age > DRAIN_GRACE && seen.pipe_side_alive != Some(true) => {
+                MonitorVerdict::Failed(FailureReason::PipeFailed)
+            }
             Some(_) => MonitorVerdict::Healthy,
             None => MonitorVerdict::Lost,
         },
@@ -297,9 +311,18 @@ mod tests {
             ..gone
         };
         assert_eq!(judge(&draining), MonitorVerdict::Healthy);
-        let stuck = Observation {
+        let slow_drain = Observation {
             exit_recorded_ago: Some(DRAIN_GRACE + Duration::from_secs(1)),
             ..gone
+        };
+        assert_eq!(
+            judge(&slow_drain),
+            MonitorVerdict::Healthy,
+            "still draining"
+        );
+        let stuck = Observation {
+            pipe_side_alive: Some(false),
+            ..slow_drain
         };
         assert_eq!(
             judge(&stuck),

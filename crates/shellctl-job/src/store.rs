@@ -1,4 +1,4 @@
-//! The job lifecycle in `SQLite`, the source of truth for job state.
+//! The job lifecycle in SQLite, the source of truth for job state.
 //!
 //! Every transition is one conditional `UPDATE`, so concurrent writers (the
 //! server, the pipe side of each job) cannot move a job backwards: the first
@@ -69,7 +69,7 @@ fn live_statuses_sql() -> String {
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// `SQLite` reported an error.
+    /// SQLite reported an error.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The database file could not be created.
@@ -141,10 +141,12 @@ impl Store {
         schema_version(&self.conn())
     }
 
-    /// Opens an existing database with minimal set-up, for the short-lived
-    /// pipe-side process that commits one exit.
+    /// Opens an existing database with minimal set-up (no migration), for
+    /// the short-lived pipe-side process that commits one exit. A database
+    /// from a newer shellctl is refused.
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
         let conn = Self::connect(path)?;
+        refuse_newer(schema_version(&conn)?)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -216,11 +218,12 @@ impl Store {
     /// (false if another writer did first; a terminal status never
     /// changes).
     ///
-    /// An [`Ending::Exited`] after a terminate request records
-    /// `terminated` (the exit is the terminate's doing), and stamps
-    /// `started_at` with the end if the job ended within moments of passing
-    /// its gate, before the server recorded `running` (timestamps have
-    /// one-second resolution, and such a job ran for milliseconds).
+    /// After a terminate request, an ending that is the terminate's doing
+    /// ([`Ending::is_terminate_doing`]: an exit, a vanished session)
+    /// records `terminated`. An [`Ending::Exited`] stamps `started_at` with
+    /// the end if the job ended within moments of passing its gate, before
+    /// the server recorded `running` (timestamps have one-second
+    /// resolution, and such a job ran for milliseconds).
     pub fn settle(
         &self,
         job_id: JobId,
@@ -239,7 +242,7 @@ impl Store {
                    status = CASE WHEN ?3 AND terminate_requested THEN ?4 ELSE ?2 END,
                    exit_code = CASE WHEN ?3 AND terminate_requested THEN NULL ELSE ?5 END,
                    failure = ?6,
-                   started_at = CASE WHEN ?3 THEN COALESCE(started_at, ?7) ELSE started_at END,
+                   started_at = CASE WHEN ?8 THEN COALESCE(started_at, ?7) ELSE started_at END,
                    ended_at = ?7
                  WHERE job_id = ?1 AND status IN {}",
                 live_statuses_sql()
@@ -247,11 +250,12 @@ impl Store {
             params![
                 job_id.as_str(),
                 ending.status().as_str(),
-                is_exit,
+                ending.is_terminate_doing(),
                 JobStatus::Terminated.as_str(),
                 exit_code,
                 failure,
-                ended_at
+                ended_at,
+                is_exit
             ],
         )
     }
@@ -340,7 +344,7 @@ impl Store {
 
 const COLUMNS: &str = "job_id, status, exit_code, created_at, started_at, ended_at, failure";
 
-/// A row as `SQLite` gives it, before its strings are checked.
+/// A row as SQLite gives it, before its strings are checked.
 struct RawRecord {
     job_id: String,
     status: String,
@@ -374,12 +378,12 @@ impl RawRecord {
             .status
             .parse::<JobStatus>()
             .map_err(|e| corrupt(e.to_string()))?;
+        // Never on the wire, so a reason this version does not know (a
+        // newer one wrote it) reads as none rather than breaking `list`.
         let failure = self
             .failure
             .as_deref()
-            .map(str::parse::<FailureReason>)
-            .transpose()
-            .map_err(|e| corrupt(e.to_string()))?;
+            .and_then(|reason| reason.parse::<FailureReason>().ok());
         Ok(JobRecord {
             job_id,
             status,
@@ -401,12 +405,7 @@ fn schema_version(conn: &Connection) -> Result<u32, StoreError> {
 /// one version or the next, never between.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found = schema_version(conn)?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    refuse_newer(found)?;
     for (version, migration) in (found..).zip(&MIGRATIONS[found as usize..]) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while this one waited.
@@ -416,6 +415,17 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(migration)?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
+    }
+    // A newer shellctl may have migrated past us meanwhile.
+    refuse_newer(schema_version(conn)?)
+}
+
+fn refuse_newer(found: u32) -> Result<(), StoreError> {
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
     }
     Ok(())
 }

@@ -48,7 +48,7 @@ impl JobStatus {
         )
     }
 
-    /// The wire spelling, as stored in `SQLite` and sent in JSON.
+    /// The wire spelling, as stored in SQLite and sent in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Created => "created",

@@ -1,6 +1,6 @@
 //! The shellctl job server: the HTTP API, the job service behind it, and
 //! its tmux and inotify plumbing. The job side (state layout, a job's files,
-//! the lifecycle in `SQLite`, the runner and the pipe side) is in
+//! the lifecycle in SQLite, the runner and the pipe side) is in
 //! `shellctl-job`, which this crate drives.
 //!
 //! The public surface is small: [`serve()`] with its [`ServeConfig`] runs a

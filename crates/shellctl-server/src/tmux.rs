@@ -309,7 +309,13 @@ impl Tmux {
             .await
         {
             Ok(_) | Err(TmuxError::NoServer) => Ok(()),
-            Err(TmuxError::Failed { stderr, .. }) if stderr.contains("can't find") => Ok(()),
+            // tmux says "can't find session", or, when it has no session
+            // at all (say, just restarted), "no current target".
+            Err(TmuxError::Failed { stderr, .. })
+                if stderr.contains("can't find") || stderr.contains("no current target") =>
+            {
+                Ok(())
+            }
             Err(err) => Err(err),
         }
     }

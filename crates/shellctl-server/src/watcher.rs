@@ -33,6 +33,11 @@ pub struct Changes {
     pub other: u64,
 }
 
+/// Pipe-side marker reports held for supervision at most. Beyond it
+/// (supervision busy or not running) reports are dropped: the monitor's
+/// tick settles those jobs anyway.
+pub const MARKER_BACKLOG: usize = 1024;
+
 type Channels = Arc<Mutex<HashMap<PathBuf, watch::Sender<Changes>>>>;
 
 /// Watches job directories and hands out change subscriptions.
@@ -49,7 +54,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl JobWatcher {
     /// Starts the inotify thread; pipe-side markers are reported on
     /// `markers`.
-    pub fn new(markers: mpsc::UnboundedSender<JobId>) -> notify::Result<JobWatcher> {
+    pub fn new(markers: mpsc::Sender<JobId>) -> notify::Result<JobWatcher> {
         let channels: Channels = Arc::default();
         let for_events = Arc::clone(&channels);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -71,8 +76,8 @@ impl JobWatcher {
                     if is_pipe_marker {
                         let job_id = dir.file_name().and_then(|n| n.to_str()).map(JobId::parse);
                         if let Some(Ok(job_id)) = job_id {
-                            // Fails only when supervision stopped (shutdown).
-                            let _ = markers.send(job_id);
+                            // Full or closed: the monitor's tick covers it.
+                            let _ = markers.try_send(job_id);
                         }
                     }
                     sender.send_modify(|changes| {

@@ -72,6 +72,9 @@ impl Service {
                 });
             if let Err(err) = registered {
                 watcher.unwatch(job_dir.path());
+                if let Err(cleanup) = store.delete(job_id) {
+                    tracing::error!(%job_id, "removing the row of a failed creation: {cleanup}");
+                }
                 if let Err(cleanup) = job_dir.remove() {
                     tracing::error!(%job_id, "removing the directory of a failed creation: {cleanup}");
                 }
@@ -109,7 +112,7 @@ impl Service {
 
     /// Lets the runner through its start gate (blocking until it is there,
     /// at most [`START_DEADLINE`]).
-    pub(super) async fn open_gate(&self, job_dir: &JobDir) -> Result<(), String> {
+    async fn open_gate(&self, job_dir: &JobDir) -> Result<(), String> {
         let opener = job_dir.clone();
         let gate = tokio::task::spawn_blocking(move || opener.open_gate());
         match tokio::time::timeout(START_DEADLINE, gate).await {
@@ -275,10 +278,12 @@ impl Service {
         })
     }
 
-    /// Deletes an ended job: session, watch and directory, then the row.
-    /// The row goes last so that a removal that fails part-way leaves a
-    /// job that delete or GC can try again, never a directory no row owns.
+    /// Deletes an ended job: the row first, so that readers get 404 from
+    /// then on rather than a job whose output is vanishing; then its
+    /// session, watch and directory. A directory whose removal fails is
+    /// removed at the next start (no row owns it).
     pub(super) async fn remove_job(&self, job_id: JobId) -> Result<(), ServiceError> {
+        self.db(move |store| store.delete(job_id)).await?;
         if let Err(err) = self.tmux.kill_session(job_id).await {
             tracing::warn!(%job_id, "killing the session of a removed job: {err}");
         }
@@ -289,7 +294,6 @@ impl Service {
             job_dir.remove()
         })
         .await??;
-        self.db(move |store| store.delete(job_id)).await?;
         Ok(())
     }
 }

@@ -6,13 +6,14 @@
 //! - [`supervision`]: reconciliation at start-up, the monitor, reacting to
 //!   the pipe side's markers, and garbage collection.
 //!
-//! `SQLite` is the source of truth for status; `output.log` and the marker
+//! SQLite is the source of truth for status; `output.log` and the marker
 //! files are the source of truth for output and for exits the pipe side has
 //! not committed yet. The lifecycle's rules live in `shellctl-job`
 //! ([`shellctl_job::lifecycle`]); this module gathers what they need and
-//! acts on their answers. Every filesystem, `SQLite` and inotify call runs on
-//! a blocking thread ([`Service::blocking`]); what stays on the async
-//! runtime is channel and timer work.
+//! acts on their answers. Every filesystem, SQLite and inotify call runs on
+//! a blocking thread ([`run_blocking`], [`Service::db`]); what stays on the
+//! async runtime is channel, timer and tmux I/O, and the `fstat` of an open
+//! log in the wait loop.
 
 mod commands;
 mod supervision;
@@ -118,7 +119,7 @@ pub struct Service {
     /// Jobs whose pipe side left a marker (drained or failed), reported by
     /// the watcher for [`supervision`] to settle at once; taken by the
     /// background task when it starts.
-    marker_events: std::sync::Mutex<Option<mpsc::UnboundedReceiver<JobId>>>,
+    marker_events: std::sync::Mutex<Option<mpsc::Receiver<JobId>>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -142,7 +143,7 @@ impl Service {
             config.tmux_client,
         );
         tmux.ensure_server().await?;
-        let (marker_tx, marker_rx) = mpsc::unbounded_channel();
+        let (marker_tx, marker_rx) = mpsc::channel(crate::watcher::MARKER_BACKLOG);
         let watcher = run_blocking(move || JobWatcher::new(marker_tx)).await??;
         let service = Arc::new(Service {
             config,
@@ -194,10 +195,18 @@ impl Service {
 
     /// Ends a live job for a reason no file records (terminate after the
     /// grace, a failed start, a monitor verdict): kills its session, settles
-    /// it, and wakes its waiters. Returns whether this call ended it.
+    /// it, and wakes its waiters. Returns whether this call ended it. If the
+    /// session cannot be killed (one already gone is fine), the job is not
+    /// settled: it may still run, and no status may claim otherwise. A lost
+    /// job's session is gone by definition, so there a failed kill is only
+    /// logged.
     async fn end_job(&self, job_id: JobId, ending: Ending) -> Result<bool, ServiceError> {
-        if let Err(err) = self.tmux.kill_session(job_id).await {
-            tracing::warn!(%job_id, "killing the session of an ending job: {err}");
+        match self.tmux.kill_session(job_id).await {
+            Ok(()) => {}
+            Err(err) if ending == Ending::Lost => {
+                tracing::warn!(%job_id, "killing the session of a lost job: {err}");
+            }
+            Err(err) => return Err(err.into()),
         }
         let watcher = Arc::clone(&self.watcher);
         let job_dir = self.job_dir(job_id);
@@ -211,7 +220,7 @@ impl Service {
     }
 }
 
-/// Runs blocking work (files, `SQLite`, inotify) off the async runtime.
+/// Runs blocking work (files, SQLite, inotify) off the async runtime.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {

@@ -8,12 +8,12 @@
 
 use super::{Service, ServiceError, run_blocking};
 use crate::tmux::TmuxError;
+use shellctl_job::Store;
 use shellctl_job::files::PIPE_READY;
 use shellctl_job::lifecycle::{Ending, FailureReason, Observation, PaneView, judge};
-use shellctl_job::{JobRecord, Store};
 use shellctl_proto::timestamp::format_timestamp;
 use shellctl_proto::{JobId, JobStatus};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,27 +46,35 @@ impl Service {
             match record.status {
                 JobStatus::Starting if panes.contains_key(job_id.as_str()) => {
                     let dir = job_dir.clone();
-                    let pipe_ready = run_blocking(move || dir.has(PIPE_READY)).await?;
-                    // Caught at its gate by the last shutdown: let it go.
-                    let opened = if pipe_ready {
-                        self.open_gate(&job_dir).await
-                    } else {
-                        Err("the output pipe never started".to_owned())
-                    };
-                    match opened {
-                        Ok(()) => {
+                    let released = run_blocking(move || -> std::io::Result<Option<bool>> {
+                        if !dir.has(PIPE_READY) {
+                            return Ok(None);
+                        }
+                        dir.release_waiting_runner().map(Some)
+                    })
+                    .await?;
+                    match released {
+                        // Caught at its gate by the last shutdown: it is let
+                        // go now. Or no runner waits: it passed the gate
+                        // before the last run could record `running` (it
+                        // must not be killed now), or has not reached it
+                        // yet (it then waits there, visibly `running`, until
+                        // terminated; a runner takes milliseconds to get
+                        // there, a restart far longer).
+                        Ok(Some(_)) => {
                             let now = shellctl_proto::timestamp::now_timestamp();
                             self.db(move |store| store.mark_running(job_id, &now))
                                 .await?;
                         }
-                        Err(reason) => {
-                            tracing::warn!(%job_id, "resuming an interrupted start: {reason}");
-                            let reason = if pipe_ready {
-                                FailureReason::StartFailed
-                            } else {
-                                FailureReason::StartInterrupted
-                            };
-                            self.end_job(job_id, Ending::Failed(reason)).await?;
+                        Ok(None) => {
+                            tracing::warn!(%job_id, "interrupted start: the output pipe never started");
+                            self.end_job(job_id, Ending::Failed(FailureReason::StartInterrupted))
+                                .await?;
+                        }
+                        Err(err) => {
+                            tracing::warn!(%job_id, "resuming an interrupted start: {err}");
+                            self.end_job(job_id, Ending::Failed(FailureReason::StartFailed))
+                                .await?;
                         }
                     }
                 }
@@ -115,8 +123,8 @@ impl Service {
     /// fails a job, a vanished session loses it).
     pub async fn monitor_pass(&self) -> Result<(), ServiceError> {
         self.tmux.ensure_control().await;
+        self.release_ended_watches().await?;
         let live = self.db(Store::live_jobs).await?;
-        self.release_ended_watches(&live).await?;
         if live.is_empty() {
             return Ok(());
         }
@@ -147,22 +155,27 @@ impl Service {
         Ok(())
     }
 
-    /// Unwatches directories of jobs that are no longer live (ended with
-    /// no request looking, so [`Service::settled_record`] never saw it).
-    async fn release_ended_watches(&self, live: &[JobRecord]) -> Result<(), ServiceError> {
-        let live_dirs: HashSet<PathBuf> = live
-            .iter()
-            .map(|record| self.config.layout.job_dir(record.job_id))
-            .collect();
+    /// Unwatches directories of jobs that ended with no request looking
+    /// (so [`Service::settled_record`] never saw it). Only a row that
+    /// exists and is terminal releases a watch: a directory without a row
+    /// is a creation in flight (its watch comes before its row).
+    async fn release_ended_watches(&self) -> Result<(), ServiceError> {
         let watcher = Arc::clone(&self.watcher);
-        run_blocking(move || {
+        let store = Arc::clone(&self.store);
+        run_blocking(move || -> Result<(), ServiceError> {
             for dir in watcher.watched() {
-                if !live_dirs.contains(&dir) {
+                let job_id = dir.file_name().and_then(|n| n.to_str()).map(JobId::parse);
+                let Some(Ok(job_id)) = job_id else { continue };
+                if store
+                    .get(job_id)?
+                    .is_some_and(|row| row.status.is_terminal())
+                {
                     watcher.unwatch(&dir);
                 }
             }
+            Ok(())
         })
-        .await
+        .await?
     }
 
     /// Applies the exit-commit rule, then the monitor's judgement, to one
@@ -176,19 +189,29 @@ impl Service {
             return Ok(());
         }
         let job_dir = self.job_dir(job_id);
-        let seen = run_blocking(move || Observation {
-            pane,
-            pipe_failed: job_dir.pipe_failed(),
-            pipe_drained: job_dir.pipe_drained(),
-            pipe_side_alive: job_dir.pipe_side_alive(),
-            exit_recorded_ago: job_dir.exit_recorded_ago(),
+        let seen = run_blocking(move || {
+            // Liveness first: a pipe side seen dead and then not drained
+            // really died before draining.
+            let pipe_side_alive = job_dir.pipe_side_alive();
+            Observation {
+                pane,
+                pipe_failed: job_dir.pipe_failed(),
+                pipe_drained: job_dir.pipe_drained(),
+                pipe_side_alive,
+                exit_recorded_ago: job_dir.exit_recorded_ago(),
+            }
         })
         .await?;
         let verdict = judge(&seen);
-        if let Some(ending) = verdict.ending() {
-            tracing::info!(%job_id, ?verdict, ?seen, "monitor");
-            self.end_job(job_id, ending).await?;
+        let Some(ending) = verdict.ending() else {
+            return Ok(());
+        };
+        // The pipe side may have drained and committed meanwhile.
+        if self.settled_record(job_id).await?.status.is_terminal() {
+            return Ok(());
         }
+        tracing::info!(%job_id, ?verdict, ?seen, "monitor");
+        self.end_job(job_id, ending).await?;
         Ok(())
     }
 
@@ -206,9 +229,8 @@ impl Service {
         }
         let job_dir = self.job_dir(job_id);
         if run_blocking(move || job_dir.pipe_failed()).await? {
-            let panes = self.tmux.job_panes().await.unwrap_or_default();
-            let pane = panes.get(job_id.as_str()).copied();
-            self.check_running_job(job_id, pane).await?;
+            // The marker alone decides the verdict; the pane does not matter.
+            self.check_running_job(job_id, None).await?;
         }
         Ok(())
     }

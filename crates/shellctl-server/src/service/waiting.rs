@@ -3,8 +3,8 @@
 //!
 //! Waits are event-driven (see [`crate::watcher`]): output growth wakes a
 //! waiter, which then needs only an `fstat` of the open log; anything else
-//! in the job directory (a marker, a poke, the watch closing because the
-//! job ended) means the status may have changed and `SQLite` is read again.
+//! in the job directory (a marker, or the watch closing because the
+//! job ended) means the status may have changed and SQLite is read again.
 //! No tmux process is spawned on a waiter's path, and a slow fallback tick
 //! covers a lost event.
 
@@ -313,7 +313,7 @@ mod tests {
         sender.send_modify(|c| c.output += 100);
         assert!(!changes.status_may_have_changed(start));
         sender.send_modify(|c| c.other += 1);
-        assert!(changes.status_may_have_changed(start), "a marker or poke");
+        assert!(changes.status_may_have_changed(start), "a marker");
         assert!(!changes.status_may_have_changed(start));
         assert!(
             changes.status_may_have_changed(start + FALLBACK_TICK),
