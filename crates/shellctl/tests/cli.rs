@@ -213,13 +213,7 @@ async fn ctrl_c_while_following_terminates_the_job_and_exits_130() {
     let server = TestServer::start();
     let (mut child, _lines, first, id) = follow_first_line(&server, "echo ready; sleep 1000").await;
     assert_eq!(first, "ready\n");
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    interrupt(&child);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
