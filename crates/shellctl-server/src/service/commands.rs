@@ -145,11 +145,10 @@ impl Service {
         job_id: JobId,
         request: InputJobRequest,
     ) -> Result<JobResult, ServiceError> {
-        let record = self.settled_record(job_id).await?;
+        let (record, size) = self.settled_record_and_size(job_id).await?;
         if record.status.is_terminal() {
             return Err(ServiceError::JobNotRunning(job_id));
         }
-        let size = self.output_size(job_id).await?;
         if request.offset > size {
             return Err(ServiceError::InvalidOffset {
                 offset: request.offset,
@@ -199,15 +198,8 @@ impl Service {
 
     /// `GET /v1/jobs/{id}`.
     pub async fn status(&self, job_id: JobId) -> Result<JobStatusView, ServiceError> {
-        let record = self.settled_record(job_id).await?;
-        let size = self.output_size(job_id).await?;
+        let (record, size) = self.settled_record_and_size(job_id).await?;
         Ok(status_view(record, size))
-    }
-
-    /// Size of the job's `output.log`.
-    pub(super) async fn output_size(&self, job_id: JobId) -> Result<u64, ServiceError> {
-        let job_dir = self.job_dir(job_id);
-        run_blocking(move || job_dir.output_size()).await
     }
 
     /// `GET /v1/jobs`.

@@ -176,10 +176,31 @@ impl Service {
     /// being watched here, so watches go back to one per live job as jobs
     /// end; its waiters wake when their channel closes.
     async fn settled_record(&self, job_id: JobId) -> Result<JobRecord, ServiceError> {
+        self.settled(job_id, |_| ())
+            .await
+            .map(|(record, ())| record)
+    }
+
+    /// [`settled_record`](Self::settled_record) together with the size of
+    /// the job's output, read in the same trip to a blocking thread.
+    async fn settled_record_and_size(
+        &self,
+        job_id: JobId,
+    ) -> Result<(JobRecord, u64), ServiceError> {
+        self.settled(job_id, JobDir::output_size).await
+    }
+
+    /// Settles the job's record on a blocking thread, then reads `also`
+    /// from its directory there too.
+    async fn settled<T: Send + 'static>(
+        &self,
+        job_id: JobId,
+        also: fn(&JobDir) -> T,
+    ) -> Result<(JobRecord, T), ServiceError> {
         let store = Arc::clone(&self.store);
         let watcher = Arc::clone(&self.watcher);
         let job_dir = self.job_dir(job_id);
-        run_blocking(move || -> Result<JobRecord, ServiceError> {
+        run_blocking(move || -> Result<(JobRecord, T), ServiceError> {
             let not_found = || ServiceError::JobNotFound(job_id.to_string());
             let mut record = store.get(job_id)?.ok_or_else(not_found)?;
             if !record.status.is_terminal() && commit_recorded_exit(&job_dir, &store, job_id)? {
@@ -188,7 +209,7 @@ impl Service {
             if record.status.is_terminal() {
                 watcher.unwatch(job_dir.path());
             }
-            Ok(record)
+            Ok((record, also(&job_dir)))
         })
         .await?
     }

@@ -8,9 +8,9 @@
 
 use super::{Service, ServiceError, run_blocking};
 use crate::tmux::TmuxError;
-use shellctl_job::Store;
 use shellctl_job::files::PIPE_READY;
 use shellctl_job::lifecycle::{Ending, FailureReason, Observation, PaneView, judge};
+use shellctl_job::{JobDir, Store};
 use shellctl_proto::timestamp::format_timestamp;
 use shellctl_proto::{JobId, JobStatus};
 use std::collections::HashMap;
@@ -105,7 +105,7 @@ impl Service {
                     _ => true,
                 };
                 if !owned {
-                    shellctl_job::JobDir::open(&path).remove()?;
+                    JobDir::open(&path).remove()?;
                     removed.push(path);
                 }
             }
@@ -218,17 +218,13 @@ impl Service {
     /// A pipe side left a marker (drained or failed): settle the job now
     /// rather than at the next monitor tick.
     async fn on_pipe_marker(&self, job_id: JobId) -> Result<(), ServiceError> {
-        let record = match self.settled_record(job_id).await {
-            Ok(record) => record,
+        let (record, pipe_failed) = match self.settled(job_id, JobDir::pipe_failed).await {
+            Ok(seen) => seen,
             // Deleted meanwhile.
             Err(ServiceError::JobNotFound(_)) => return Ok(()),
             Err(err) => return Err(err),
         };
-        if record.status != JobStatus::Running {
-            return Ok(());
-        }
-        let job_dir = self.job_dir(job_id);
-        if run_blocking(move || job_dir.pipe_failed()).await? {
+        if record.status == JobStatus::Running && pipe_failed {
             // The marker alone decides the verdict; the pane does not matter.
             self.check_running_job(job_id, None).await?;
         }
