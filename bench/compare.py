@@ -151,6 +151,27 @@ async def bench_first_line(client, n: int) -> float:
     return statistics.median(lags) if lags else float("nan")
 
 
+async def bench_terminal_query(client, path_suffix: str, n: int) -> float:
+    """Median latency of a terminal query on a job waiting at a prompt (ours
+    only: the reference has no terminal routes)."""
+    result = await run(client, "printf 'Name: '; read x", timeout=0.2)
+    job = result["job_id"]
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = await client.get(f"/v1/jobs/{job}/{path_suffix}", timeout=60)
+        times.append(time.perf_counter() - start)
+        response.raise_for_status()
+        if not response.json()["input"]["waiting"]:
+            # The first looks may come before `read` sleeps; only waiting
+            # answers count (they do the most work: probe, capture, prompt).
+            times.pop()
+    await client.post(f"/v1/jobs/{job}/terminate", json={"grace_seconds": 0}, timeout=60)
+    if not times:
+        raise RuntimeError(f"{path_suffix}: the job never showed as waiting")
+    return statistics.median(times)
+
+
 async def bench_concurrent(client, n: int) -> float:
     async def one(i: int) -> None:
         result = await run(client, f"echo job-{i}")
@@ -251,6 +272,11 @@ async def measure(server: Server, quick: bool, results: dict) -> None:
         ("pipeline_mbs", lambda: median_of(1 if quick else 3, lambda: bench_pipeline(client, 1_000_000 if quick else 20_000_000))),
         ("idle_cpu_pct", lambda: bench_idle_waiters(server, client, 1 if quick else 5)),
     ]
+    if strict:
+        workloads += [
+            ("screen_ms", lambda: scaled(1000, bench_terminal_query(client, "screen", 10 if quick else 200))),
+            ("input_state_ms", lambda: scaled(1000, bench_terminal_query(client, "input-state", 10 if quick else 200))),
+        ]
     for key, workload in workloads:
         try:
             r[key] = await workload()
@@ -321,10 +347,15 @@ def main() -> None:
         ("server RSS after 20 jobs on a fresh server (MiB)", "rss_mib", "lower"),
         ("server RSS after all of the above (MiB)", "rss_end_mib", "lower"),
         (f"sanitize-pty alone, coloured log, ours median of {1 if args.quick else 5} (MB/s)", "sanitizer_mbs", "higher"),
+        ("GET screen of a job at a prompt, median (ms)", "screen_ms", "lower"),
+        ("GET input-state of a job at a prompt, median (ms)", "input_state_ms", "lower"),
     ]
     print(f"{'figure':52} {'ours':>10} {'reference':>10} {'ratio':>10}")
     for label, key, better in rows:
-        a, b = ours[key], ref[key]
+        a, b = ours[key], ref.get(key)
+        if b is None:
+            print(f"{label:52} {a:10.2f} {'(none)':>10} {'-':>10}")
+            continue
         if better == "lower":
             ratio = f"{b / a:.1f}x" if a > 0 else "inf"
         elif better == "higher":

@@ -1,6 +1,7 @@
 //! Async client SDK for the shellctl HTTP API, version 1.
 //!
-//! [`ShellctlClient`] covers every v1 route. Like the reference's Python
+//! [`ShellctlClient`] covers every v1 route, and the terminal routes beside
+//! them (screen, input state, keys, signal, resize). Like the reference's Python
 //! SDK, it keeps the output-window knobs (`output_limit`,
 //! `idle_flush_seconds`) on the client, so calls stay short. Errors are one
 //! enum, [`ClientError`]: an API error carries the HTTP status and the
@@ -30,9 +31,10 @@ use shellctl_proto::limits::{
     DEFAULT_OUTPUT_LIMIT,
 };
 use shellctl_proto::{
-    DeleteJobResponse, EnvOverlay, HealthResponse, InputJobRequest, JobInfo, JobResult, JobStatus,
-    JobStatusView, ListJobsResponse, RunJobRequest, TerminalSize, TerminateJobRequest,
-    WaitJobRequest,
+    DeleteJobResponse, EnvOverlay, EnvPreset, HealthResponse, InputJobRequest, InputStateView,
+    JobInfo, JobResult, JobStatus, JobStatusView, KeysRequest, ListJobsResponse, ResizeRequest,
+    RunJobRequest, ScreenView, SignalName, SignalRequest, SignalTarget, TerminalSize,
+    TerminateJobRequest, WaitJobRequest,
 };
 use std::time::Duration;
 
@@ -95,6 +97,11 @@ pub struct RunOptions {
     pub timeout: Option<f64>,
     /// PTY size.
     pub terminal: Option<TerminalSize>,
+    /// Environment preset (not in the reference API): `noninteractive`
+    /// keeps tools from opening pagers or editors or asking questions;
+    /// `none` opts out of the server's `--env-preset`. `None` sends no
+    /// field, so the server's default applies.
+    pub env_preset: Option<EnvPreset>,
 }
 
 /// A client of one shellctl server.
@@ -223,6 +230,7 @@ impl ShellctlClient {
         request.cwd = options.cwd;
         request.env = options.env;
         request.terminal = options.terminal;
+        request.env_preset = options.env_preset;
         if let Some(timeout) = options.timeout {
             request.timeout = timeout;
         }
@@ -328,6 +336,92 @@ impl ShellctlClient {
             &format!("/v1/jobs/{}/terminate", segment(job_id)?),
             &request,
             Some(wait),
+        )
+        .await
+    }
+
+    /// `GET /v1/jobs/{id}/screen`: the rendered screen of a running job's
+    /// terminal, with `history` scrollback lines above it (0..=10000), its
+    /// foreground process and whether it waits for input. An ended job
+    /// answers `409 job_not_running`.
+    pub async fn screen(&self, job_id: &str, history: u32) -> Result<ScreenView, ClientError> {
+        let path = format!("/v1/jobs/{}/screen", segment(job_id)?);
+        let builder = self
+            .request(Method::GET, &path, None)?
+            .query(&[("history", history)]);
+        self.send(builder).await
+    }
+
+    /// `GET /v1/jobs/{id}/input-state`: whether a running job waits for
+    /// input, and for what. An ended job answers `409 job_not_running`.
+    pub async fn input_state(&self, job_id: &str) -> Result<InputStateView, ClientError> {
+        let path = format!("/v1/jobs/{}/input-state", segment(job_id)?);
+        self.send(self.request(Method::GET, &path, None)?).await
+    }
+
+    /// `POST /v1/jobs/{id}/keys`: presses `keys` in order (key names such as
+    /// `Enter`, `C-c`, `F1`, `M-x`, see [`shellctl_proto::terminal::KEY_NAMES`];
+    /// any other element is typed as text), then waits from `offset` like
+    /// [`input`](Self::input).
+    pub async fn keys<I, K>(
+        &self,
+        job_id: &str,
+        keys: I,
+        offset: u64,
+        timeout: Option<f64>,
+    ) -> Result<JobResult, ClientError>
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        let request = KeysRequest {
+            keys: keys.into_iter().map(Into::into).collect(),
+            offset,
+            timeout: timeout.unwrap_or(shellctl_proto::limits::DEFAULT_TIMEOUT_SECONDS),
+            output_limit: self.output_limit,
+            idle_flush_seconds: self.idle_flush_seconds,
+        };
+        let wait = request.timeout;
+        self.post(
+            &format!("/v1/jobs/{}/keys", segment(job_id)?),
+            &request,
+            Some(wait),
+        )
+        .await
+    }
+
+    /// `POST /v1/jobs/{id}/signal`: sends `signal` to the terminal's
+    /// foreground process group ([`SignalTarget::Foreground`]) or to every
+    /// process of the job but its runner ([`SignalTarget::Job`]).
+    pub async fn signal(
+        &self,
+        job_id: &str,
+        signal: SignalName,
+        target: SignalTarget,
+    ) -> Result<JobStatusView, ClientError> {
+        let request = SignalRequest { signal, target };
+        self.post(
+            &format!("/v1/jobs/{}/signal", segment(job_id)?),
+            &request,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /v1/jobs/{id}/resize`: sets the job's terminal to `cols` ×
+    /// `rows` (each 1..=4096; the program gets SIGWINCH) and returns the
+    /// screen after it.
+    pub async fn resize(
+        &self,
+        job_id: &str,
+        cols: u16,
+        rows: u16,
+    ) -> Result<ScreenView, ClientError> {
+        let request = ResizeRequest { cols, rows };
+        self.post(
+            &format!("/v1/jobs/{}/resize", segment(job_id)?),
+            &request,
+            None,
         )
         .await
     }

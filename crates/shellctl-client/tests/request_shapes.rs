@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use shellctl_client::{ClientError, RunOptions, ShellctlClient};
-use shellctl_proto::JobStatus;
+use shellctl_proto::{EnvPreset, JobStatus, SignalName, SignalTarget};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone)]
@@ -33,6 +33,18 @@ fn job_result(done: bool, output: &str, offset: u64) -> Value {
 fn view() -> Value {
     json!({"job_id": JOB, "status": "running", "done": false, "exit_code": null, "created_at": "2026-05-21T15:30:20Z",
            "started_at": null, "ended_at": null, "offset": 0})
+}
+
+fn screen_view() -> Value {
+    json!({"job_id": JOB, "status": "running", "cols": 80, "rows": 2, "cursor": {"row": 1, "col": 10},
+           "alternate_screen": false, "title": "", "lines": ["hello", "Password: "], "history": ["before"],
+           "foreground": {"pid": 42, "command": "read x"},
+           "input": {"waiting": true, "kind": "password", "since": "2026-05-21T15:30:21Z", "prompt": "Password: "}})
+}
+
+fn input_state_view() -> Value {
+    json!({"job_id": JOB, "status": "running", "foreground": null,
+           "input": {"waiting": false, "kind": null, "since": null, "prompt": null}})
 }
 
 async fn record(State(log): State<Log>, request: Request) -> Response {
@@ -62,6 +74,10 @@ async fn record(State(log): State<Log>, request: Request) -> Response {
         }
         ("POST", p) if p.ends_with("/input") => job_result(false, "", 2),
         ("GET", p) if p.ends_with("/tail") => job_result(false, "a\n", 2),
+        ("POST", p) if p.ends_with("/keys") => job_result(false, "got x\n", 8),
+        ("GET", p) if p.ends_with("/screen") => screen_view(),
+        ("POST", p) if p.ends_with("/resize") => screen_view(),
+        ("GET", p) if p.ends_with("/input-state") => input_state_view(),
         ("GET", "/v1/jobs") => {
             json!({"jobs": [{"job_id": JOB, "status": "running", "created_at": "2026-05-21T15:30:20Z", "started_at": null, "ended_at": null}]})
         }
@@ -165,6 +181,94 @@ async fn every_route_sends_the_reference_request_shape() {
 }
 
 #[tokio::test]
+async fn terminal_routes_send_their_request_shapes() {
+    let (base, log) = stub().await;
+    let client = ShellctlClient::new(&base)
+        .unwrap()
+        .with_token(Some("tok".into()))
+        .with_output_limit(100)
+        .with_idle_flush_seconds(0.1);
+    let screen = client.screen(JOB, 5).await.unwrap();
+    assert_eq!(
+        (screen.lines.len(), screen.input.prompt.as_deref()),
+        (2, Some("Password: "))
+    );
+    let state = client.input_state(JOB).await.unwrap();
+    assert!(!state.input.waiting);
+    let keys = client.keys(JOB, ["x", "Enter"], 6, None).await.unwrap();
+    assert_eq!(keys.offset, 8);
+    client
+        .keys(JOB, vec![String::from("C-c")], 8, Some(2.5))
+        .await
+        .unwrap();
+    client
+        .signal(JOB, SignalName::USR1, SignalTarget::Foreground)
+        .await
+        .unwrap();
+    client
+        .signal(JOB, SignalName::TERM, SignalTarget::Job)
+        .await
+        .unwrap();
+    let resized = client.resize(JOB, 77, 12).await.unwrap();
+    assert_eq!(resized.cols, 80, "the answer is the server's screen");
+    client
+        .run(
+            "true",
+            RunOptions {
+                env_preset: Some(EnvPreset::Noninteractive),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    client
+        .run(
+            "true",
+            RunOptions {
+                env_preset: Some(EnvPreset::None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let seen = log.lock().unwrap().clone();
+    let line = |i: usize| {
+        (
+            seen[i].method.as_str(),
+            seen[i].path.as_str(),
+            seen[i].query.as_str(),
+        )
+    };
+    assert_eq!(
+        line(0),
+        ("GET", "/v1/jobs/05211530-abc/screen", "history=5")
+    );
+    assert_eq!(line(1), ("GET", "/v1/jobs/05211530-abc/input-state", ""));
+    assert_eq!(line(2), ("POST", "/v1/jobs/05211530-abc/keys", ""));
+    assert_eq!(
+        seen[2].body,
+        json!({"keys": ["x", "Enter"], "offset": 6, "timeout": 30.0, "output_limit": 100, "idle_flush_seconds": 0.1})
+    );
+    assert_eq!(
+        seen[3].body,
+        json!({"keys": ["C-c"], "offset": 8, "timeout": 2.5, "output_limit": 100, "idle_flush_seconds": 0.1})
+    );
+    assert_eq!(line(4), ("POST", "/v1/jobs/05211530-abc/signal", ""));
+    assert_eq!(
+        seen[4].body,
+        json!({"signal": "USR1", "target": "foreground"})
+    );
+    assert_eq!(seen[5].body, json!({"signal": "TERM", "target": "job"}));
+    assert_eq!(line(6), ("POST", "/v1/jobs/05211530-abc/resize", ""));
+    assert_eq!(seen[6].body, json!({"cols": 77, "rows": 12}));
+    assert_eq!(line(7), ("POST", "/v1/jobs/run", ""));
+    assert_eq!(seen[7].body["env_preset"], "noninteractive");
+    assert_eq!(seen[8].body["env_preset"], "none");
+    assert!(seen.iter().all(|s| s.auth.as_deref() == Some("Bearer tok")));
+}
+
+#[tokio::test]
 async fn follow_yields_chunks_until_done() {
     let (base, _log) = stub().await;
     let client = ShellctlClient::new(&base).unwrap().with_token(None);
@@ -197,7 +301,8 @@ async fn api_and_transport_errors_are_told_apart() {
 }
 
 /// Calls every route that takes a job id with `id`, in this order: wait,
-/// input, tail, status, terminate, delete, and a follow's first wait.
+/// input, tail, status, terminate, delete, a follow's first wait, screen,
+/// input state, keys, signal and resize.
 async fn call_every_job_route(client: &ShellctlClient, id: &str) -> Vec<Result<(), ClientError>> {
     let mut follow = client.follow_from(id, 0);
     vec![
@@ -208,11 +313,19 @@ async fn call_every_job_route(client: &ShellctlClient, id: &str) -> Vec<Result<(
         client.terminate(id, Some(1.0)).await.map(drop),
         client.delete(id, false, None).await.map(drop),
         follow.next().await.expect("a first chunk").map(drop),
+        client.screen(id, 0).await.map(drop),
+        client.input_state(id).await.map(drop),
+        client.keys(id, ["Enter"], 0, Some(1.0)).await.map(drop),
+        client
+            .signal(id, SignalName::INT, SignalTarget::Foreground)
+            .await
+            .map(drop),
+        client.resize(id, 80, 24).await.map(drop),
     ]
 }
 
 /// What each call of [`call_every_job_route`] adds after the id segment.
-const JOB_ROUTE_TAILS: [&str; 7] = [
+const JOB_ROUTE_TAILS: [&str; 12] = [
     "/wait",
     "/input",
     "/log/tail",
@@ -220,6 +333,11 @@ const JOB_ROUTE_TAILS: [&str; 7] = [
     "/terminate",
     "",
     "/wait",
+    "/screen",
+    "/input-state",
+    "/keys",
+    "/signal",
+    "/resize",
 ];
 
 const DOT_SEGMENT_IDS: [&str; 9] = [

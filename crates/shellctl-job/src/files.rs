@@ -9,6 +9,7 @@
 //!   gate          FIFO: the runner waits here until the server lets it go
 //!   output.log    sanitized output, appended by the pipe side
 //!   pipe-ready    the pipe side runs; holds `<pid> <start time>`
+//!   runner        the runner's `<pid> <start time>`, written before the gate
 //!   exit          `<code>\n<ended_at>\n`, written atomically by the runner
 //!   pipe-drained  the pipe side reached EOF and flushed `output.log`
 //!   pipe-failed   the pipe side could not write the log
@@ -44,6 +45,9 @@ pub const PIPE_DRAINED: &str = "pipe-drained";
 pub const PIPE_FAILED: &str = "pipe-failed";
 /// FIFO of the end-of-output handshake between runner and pipe side.
 pub const SYNC: &str = "sync";
+/// The runner's identity: the terminal's session leader, the root of the
+/// job's processes.
+pub const RUNNER: &str = "runner";
 
 /// Longest the runner waits for the pipe side to confirm the output.
 const SYNC_WAIT_MS: u16 = 30_000;
@@ -203,6 +207,19 @@ impl JobDir {
         let temp = self.file(".pipe-ready.tmp");
         write_private(&temp, format!("{pipe_side}\n").as_bytes())?;
         fs::rename(temp, self.file(PIPE_READY))
+    }
+
+    /// Records the runner's identity (atomically, like `pipe-ready`).
+    pub fn record_runner(&self, runner: ProcessIdentity) -> io::Result<()> {
+        let temp = self.file(".runner.tmp");
+        write_private(&temp, format!("{runner}\n").as_bytes())?;
+        fs::rename(temp, self.file(RUNNER))
+    }
+
+    /// The runner's identity, if it recorded one (it does before the gate,
+    /// so every job that got past its start has one).
+    pub fn runner(&self) -> Option<ProcessIdentity> {
+        fs::read_to_string(self.file(RUNNER)).ok()?.parse().ok()
     }
 
     /// Whether the pipe side recorded in `pipe-ready` still runs: the same

@@ -16,6 +16,8 @@
 //!   and the monitor's judgement);
 //! - [`process`]: process identity (pid plus start time), so liveness checks
 //!   cannot be fooled by a recycled pid;
+//! - [`terminal`]: the job's terminal read from `/proc` (its foreground,
+//!   whether it waits for input, its mode) and signals to its processes;
 //! - [`runner`] and [`pipe_side`]: the job-side processes, which the
 //!   `shellctl` binary runs as `job-runner` (hidden) and
 //!   `sanitize-pty --job-id …`.
@@ -30,6 +32,7 @@ pub mod pipe_side;
 pub mod process;
 pub mod runner;
 pub mod store;
+pub mod terminal;
 
 pub use files::{ExitMarker, JobDir, JobSpec};
 pub use layout::{LayoutError, StateLayout};

@@ -11,17 +11,29 @@
 //! executed (or the spec is unreadable), 128+N when signal N killed it, 130
 //! when Ctrl-C came before the script started (it is then not started).
 //!
-//! Ctrl-C typed into the pane reaches the whole foreground process group,
-//! runner and script alike. The runner catches SIGINT and SIGQUIT (and so
-//! outlives them to record the exit); caught signals are reset to their
-//! default on exec, so the script gets them as it would in a terminal.
+//! The runner is the terminal's session leader and does what a job-control
+//! shell does: the script gets a process group of its own, made the
+//! terminal's foreground group before the script's program starts. So
+//! Ctrl-C, keys and signals sent to the terminal's foreground reach the
+//! script's processes and never the runner, which must outlive them to
+//! record the exit. When the script ends, the runner takes the foreground
+//! back. Before the script starts, the runner is the foreground: it
+//! catches SIGINT and SIGQUIT then, to end the job with 130 without
+//! starting it; caught signals are reset to their default on exec.
+//!
+//! The runner records its own identity (`runner`) before the gate, so the
+//! server can find the job's terminal and processes from it.
 
 use crate::files::{ExitMarker, JobDir, SCRIPT};
+use crate::process::ProcessIdentity;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::unistd::{Pid, getpgrp, getpid, getsid, setpgid, tcgetpgrp, tcsetpgrp};
 use shellctl_proto::timestamp::now_timestamp;
 use std::fs;
 use std::io::{self, Read};
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +56,11 @@ pub fn run_job(job_dir: &JobDir) -> io::Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGQUIT] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
+    }
+    // Best effort: without it the job runs the same, only its terminal
+    // cannot be inspected (the terminal routes then say so).
+    if let Some(me) = ProcessIdentity::current() {
+        let _recorded = job_dir.record_runner(me);
     }
     job_dir.wait_at_gate()?;
     // A terminate that arrived while the job was still starting ends it
@@ -85,7 +102,15 @@ fn run_script(job_dir: &JobDir) -> i32 {
         sh
     };
     command.envs(&spec.env);
-    match command.status() {
+    let controls_terminal = controls_terminal();
+    if controls_terminal {
+        hand_terminal_to_child(&mut command);
+    }
+    let status = command.status();
+    if controls_terminal {
+        take_terminal_back();
+    }
+    match status {
         Ok(status) => status
             .code()
             .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
@@ -93,6 +118,59 @@ fn run_script(job_dir: &JobDir) -> i32 {
             io::ErrorKind::NotFound => EXIT_NOT_FOUND,
             _ => EXIT_CANNOT_EXECUTE,
         },
+    }
+}
+
+/// The runner's stdin: the job's terminal.
+fn terminal() -> std::io::Stdin {
+    std::io::stdin()
+}
+
+/// Whether the runner leads its terminal's session and holds its
+/// foreground, as it does in a job's pane. Run any other way (say, from a
+/// test with a pipe as stdin), it leaves process groups alone.
+fn controls_terminal() -> bool {
+    getsid(None).is_ok_and(|sid| sid == getpid())
+        && tcgetpgrp(terminal()).is_ok_and(|group| group == getpgrp())
+}
+
+/// Makes the child the leader of a new process group and that group the
+/// terminal's foreground, in the child between fork and exec, so the
+/// script's program never runs in the background (where reading the
+/// terminal would stop it).
+fn hand_terminal_to_child(command: &mut Command) {
+    command.process_group(0);
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only async-signal-safe functions (setpgid, sigprocmask, tcsetpgrp);
+    // it allocates nothing and touches no lock. The runner is
+    // single-threaded, so no other thread's state is copied half-done.
+    unsafe {
+        command.pre_exec(|| {
+            let stdin = BorrowedFd::borrow_raw(0);
+            setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            // A background group that claims the terminal gets SIGTTOU
+            // unless it is blocked; the mask is restored before exec.
+            let mut ttou = SigSet::empty();
+            ttou.add(Signal::SIGTTOU);
+            pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None)?;
+            let claimed = tcsetpgrp(stdin, getpid());
+            pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&ttou), None)?;
+            claimed.map_err(io::Error::from)
+        });
+    }
+}
+
+/// Makes the runner's group the terminal's foreground again once the
+/// script ended (the runner is in the background then, so SIGTTOU is
+/// blocked around the claim). A failure only matters to processes the
+/// script left behind, so it is not reported.
+fn take_terminal_back() {
+    let mut ttou = SigSet::empty();
+    ttou.add(Signal::SIGTTOU);
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None).is_ok() {
+        let _claimed = tcsetpgrp(terminal(), getpgrp());
+        let _restored = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&ttou), None);
     }
 }
 

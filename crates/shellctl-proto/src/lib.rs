@@ -4,7 +4,9 @@
 //! and server, and nothing else: request and response bodies with their exact
 //! field sets, defaults and bounds ([`requests`], [`responses`]), the job
 //! lifecycle statuses ([`JobStatus`]), the error envelope and error codes
-//! ([`error`]), job ids ([`JobId`]) and timestamps ([`timestamp`]).
+//! ([`error`]), job ids ([`JobId`]) and timestamps ([`timestamp`]); and,
+//! beside the frozen v1 set, the types of the terminal routes
+//! ([`terminal`]).
 //!
 //! The field sets match the Python reference (`shell-session-manager` 2.2.0)
 //! exactly, because its SDK rejects responses that carry extra fields.
@@ -20,6 +22,7 @@ pub mod limits;
 pub mod requests;
 pub mod responses;
 pub mod status;
+pub mod terminal;
 pub mod timestamp;
 mod validate;
 
@@ -33,4 +36,8 @@ pub use responses::{
     DeleteJobResponse, HealthResponse, JobInfo, JobResult, JobStatusView, ListJobsResponse,
 };
 pub use status::JobStatus;
+pub use terminal::{
+    Cursor, EnvPreset, ForegroundProcess, InputKind, InputState, InputStateView, KeysRequest,
+    ResizeRequest, ScreenQuery, ScreenView, SignalName, SignalRequest, SignalTarget,
+};
 pub use validate::{Validate, decode_query, decode_request};

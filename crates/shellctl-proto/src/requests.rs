@@ -11,6 +11,7 @@ use crate::limits::{
     MAX_TIMEOUT_SECONDS,
 };
 use crate::status::JobStatus;
+use crate::terminal::EnvPreset;
 use crate::validate::{Validate, float_in_range, int_in_range};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -101,8 +102,8 @@ impl Validate for TerminalSize {
     }
 }
 
-/// The output-window knobs shared by run, wait and input.
-fn validate_window(
+/// The output-window knobs shared by run, wait, input and keys.
+pub(crate) fn validate_window(
     timeout: f64,
     output_limit: u32,
     idle_flush: f64,
@@ -140,6 +141,12 @@ pub struct RunJobRequest {
     /// PTY geometry; default 120×80.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal: Option<TerminalSize>,
+    /// Environment preset (not in the reference): `noninteractive` sets
+    /// variables that keep tools from opening pagers or editors or asking
+    /// questions; `none` opts out of a server-wide preset. Default: the
+    /// server's `--env-preset`. `env` overrides the preset's variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_preset: Option<EnvPreset>,
     /// Seconds to wait for first output, `0 < t <= 300`, default 30.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
@@ -159,6 +166,7 @@ impl RunJobRequest {
             cwd: None,
             env: None,
             terminal: None,
+            env_preset: None,
             timeout: DEFAULT_TIMEOUT_SECONDS,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             idle_flush_seconds: DEFAULT_IDLE_FLUSH_SECONDS,

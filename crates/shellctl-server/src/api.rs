@@ -1,4 +1,6 @@
-//! The v1 HTTP API on axum.
+//! The HTTP API on axum: the reference's v1 routes, unchanged, and the
+//! routes beyond it (the terminal: screen, input state, keys, signal,
+//! resize), behind the same gates, auth and error envelope.
 //!
 //! Bodies and queries are decoded by `shellctl-proto` (so a bad field gets a
 //! 422 that names it), path ids are parsed strictly (anything else is a 404
@@ -17,8 +19,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use shellctl_proto::{
     ApiErrorBody, DeleteJobQuery, DeleteJobResponse, ErrorCode, HealthResponse, InputJobRequest,
-    JobId, JobResult, JobStatus, JobStatusView, ListJobsQuery, ListJobsResponse, RequestError,
-    RunJobRequest, TailQuery, TerminateJobRequest, Validate, WaitJobRequest, decode_query,
+    InputStateView, JobId, JobResult, JobStatus, JobStatusView, KeysRequest, ListJobsQuery,
+    ListJobsResponse, RequestError, ResizeRequest, RunJobRequest, ScreenQuery, ScreenView,
+    SignalRequest, TailQuery, TerminateJobRequest, Validate, WaitJobRequest, decode_query,
     decode_request,
 };
 use std::sync::Arc;
@@ -42,7 +45,7 @@ pub struct ApiLimits {
     pub site_policy: Arc<SitePolicy>,
 }
 
-/// The v1 router. The site gates (Host, cross-site, JSON body) wrap every route,
+/// The router. The site gates (Host, cross-site, JSON body) wrap every route,
 /// the fallbacks included, so no route added here can miss them.
 pub fn router(state: AppState, limits: ApiLimits) -> Router {
     let authed = Router::new()
@@ -53,6 +56,11 @@ pub fn router(state: AppState, limits: ApiLimits) -> Router {
         .route("/v1/jobs/{id}/input", post(input_job))
         .route("/v1/jobs/{id}/log/tail", get(tail_job))
         .route("/v1/jobs/{id}/terminate", post(terminate_job))
+        .route("/v1/jobs/{id}/screen", get(job_screen))
+        .route("/v1/jobs/{id}/input-state", get(job_input_state))
+        .route("/v1/jobs/{id}/keys", post(job_keys))
+        .route("/v1/jobs/{id}/signal", post(job_signal))
+        .route("/v1/jobs/{id}/resize", post(job_resize))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/healthz", get(healthz))
@@ -421,6 +429,94 @@ pub(crate) async fn delete_job(
     let id = job_id(&id)?;
     let delete: DeleteJobQuery = query(raw.as_deref())?;
     Ok(Json(state.service.delete(id, delete).await?))
+}
+
+// ----- the terminal ----------------------------------------------------------
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/screen", tag = "terminal",
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`"),
+           ("history" = Option<u32>, Query, description = "Scrollback lines above the screen to include, 0..=10000, default 0")),
+    responses(
+        (status = 200, description = "The rendered screen of the job's terminal, with its input state", body = ScreenView),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, description = "`job_not_running`", body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn job_screen(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<ScreenView> {
+    let id = job_id(&id)?;
+    let screen: ScreenQuery = query(raw.as_deref())?;
+    Ok(Json(state.service.screen(id, screen).await?))
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}/input-state", tag = "terminal",
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`")),
+    responses(
+        (status = 200, description = "Whether the job waits for input (from the foreground process's system call), what for, since when", body = InputStateView),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, description = "`job_not_running`", body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn job_input_state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<InputStateView> {
+    let id = job_id(&id)?;
+    Ok(Json(state.service.input_state(id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/jobs/{id}/keys", tag = "terminal", request_body = KeysRequest,
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`")),
+    responses(
+        (status = 200, description = "Keys pressed; output window from `offset`", body = JobResult),
+        (status = 400, description = "`invalid_offset`", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, description = "`job_not_running`", body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn job_keys(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<JobResult> {
+    let id = job_id(&id)?;
+    let request: KeysRequest = body(bytes)?;
+    Ok(Json(state.service.keys(id, request).await?))
+}
+
+#[utoipa::path(post, path = "/v1/jobs/{id}/signal", tag = "terminal", request_body = SignalRequest,
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`")),
+    responses(
+        (status = 200, description = "Signal sent to the script's processes (never the job's runner)", body = JobStatusView),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, description = "`job_not_running`: the job ended, or no process of its script is left", body = ApiErrorBody),
+        (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn job_signal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<JobStatusView> {
+    let id = job_id(&id)?;
+    let request: SignalRequest = body(bytes)?;
+    Ok(Json(state.service.signal(id, request).await?))
+}
+
+#[utoipa::path(post, path = "/v1/jobs/{id}/resize", tag = "terminal", request_body = ResizeRequest,
+    params(("id" = String, Path, description = "Job id, `MMDDHHMM-xyz`")),
+    responses(
+        (status = 200, description = "The screen after the resize (the program got SIGWINCH)", body = ScreenView),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, description = "`job_not_running`", body = ApiErrorBody), (status = 422, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn job_resize(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult<ScreenView> {
+    let id = job_id(&id)?;
+    let request: ResizeRequest = body(bytes)?;
+    Ok(Json(state.service.resize(id, request).await?))
 }
 
 #[cfg(test)]

@@ -31,4 +31,4 @@ mod tmux_control_tests;
 pub use guard::{SitePolicy, SitePolicyError};
 pub use serve::{ServeConfig, ServeError, serve};
 pub use service::{MONITOR_INTERVAL, Service, ServiceConfig, ServiceError};
-pub use tmux::TmuxClientMode;
+pub use tmux::{SESSION_PREFIX, TmuxClientMode};

@@ -4,8 +4,10 @@
 
 use crate::api;
 use shellctl_proto::{
-    ApiErrorBody, DeleteJobResponse, ErrorDetail, HealthResponse, InputJobRequest, JobId, JobInfo,
-    JobResult, JobStatus, JobStatusView, ListJobsResponse, RunJobRequest, TerminalSize,
+    ApiErrorBody, Cursor, DeleteJobResponse, EnvPreset, ErrorDetail, ForegroundProcess,
+    HealthResponse, InputJobRequest, InputKind, InputState, InputStateView, JobId, JobInfo,
+    JobResult, JobStatus, JobStatusView, KeysRequest, ListJobsResponse, ResizeRequest,
+    RunJobRequest, ScreenView, SignalName, SignalRequest, SignalTarget, TerminalSize,
     TerminateJobRequest, WaitJobRequest,
 };
 use utoipa::OpenApi;
@@ -13,7 +15,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "shellctl", description = "Shell jobs a program can come back to: run a script in a PTY, read its output from a byte offset, type into it, terminate it."),
+    info(title = "shellctl", description = "Shell jobs a program can come back to: run a script in a PTY, read its output from a byte offset, type into it, terminate it. The `jobs` routes are the reference's v1 API, unchanged; the `terminal` routes read and steer a job's terminal."),
     paths(
         api::healthz,
         api::run_job,
@@ -24,11 +26,18 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         api::list_jobs,
         api::terminate_job,
         api::delete_job,
+        api::job_screen,
+        api::job_input_state,
+        api::job_keys,
+        api::job_signal,
+        api::job_resize,
     ),
     components(schemas(
         RunJobRequest, WaitJobRequest, InputJobRequest, TerminateJobRequest, TerminalSize,
         JobResult, JobStatusView, JobInfo, ListJobsResponse, DeleteJobResponse, HealthResponse,
-        ApiErrorBody, ErrorDetail, JobStatus, JobId,
+        ApiErrorBody, ErrorDetail, JobStatus, JobId, EnvPreset,
+        ScreenView, Cursor, ForegroundProcess, InputState, InputKind, InputStateView, KeysRequest,
+        SignalRequest, SignalName, SignalTarget, ResizeRequest,
     )),
     modifiers(&BearerAuth, &SiteGateResponses),
 )]

@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub allow_hosts: Vec<String>,
     /// Browser origins admitted, with CORS (`--allow-origin`).
     pub allow_origins: Vec<String>,
+    /// The env preset of jobs whose `run` names none (`--env-preset`).
+    pub env_preset: shellctl_proto::EnvPreset,
 }
 
 /// Why the server could not run.
@@ -90,6 +92,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             shellctl_bin: config.shellctl_bin.clone(),
             default_cwd: config.default_cwd.clone(),
             tmux_client: config.tmux_client,
+            env_preset: config.env_preset,
         },
         shutdown_rx.clone(),
     )

@@ -215,6 +215,40 @@ impl Tmux {
         })
     }
 
+    /// Runs each of `commands` (no `;` separators needed: a `;` word is
+    /// an argument here) and returns their outputs, in order. On the
+    /// control client they go out together; on the command line, one
+    /// process each.
+    async fn run_each(
+        &self,
+        commands: Vec<Vec<OsString>>,
+        repeat: Repeat,
+    ) -> Result<Vec<String>, TmuxError> {
+        if let Some(client) = self.live_control() {
+            let lines: Option<Vec<Vec<&str>>> =
+                commands.iter().map(|command| utf8_words(command)).collect();
+            if let Some(lines) = lines {
+                match each_by_control(&client, &lines).await {
+                    Ok(outputs) => return Ok(outputs),
+                    Err(err) => {
+                        let first = commands.first().cloned().unwrap_or_default();
+                        if let Some(failure) = control_failure(&first, err, repeat) {
+                            return Err(failure);
+                        }
+                    }
+                }
+            }
+        }
+        let mut outputs = Vec::with_capacity(commands.len());
+        for command in commands {
+            outputs.push(
+                self.run_cli(command.into_iter().map(cli_word).collect())
+                    .await?,
+            );
+        }
+        Ok(outputs)
+    }
+
     /// Starts the tmux server if needed and keeps it alive without sessions,
     /// so no job pays for a server start.
     /// Then starts the control client (see [`Tmux::ensure_control`]).
@@ -288,14 +322,14 @@ impl Tmux {
             "-b",
             &buffer,
             "-t",
-            &format!("{}:0.0", Self::session_name(job_id)),
+            &pane_target(job_id),
         ]));
         self.run(call, Repeat::Unsafe).await.map(drop)
     }
 
     /// Sends Ctrl-C to the job's pane.
     pub async fn send_ctrl_c(&self, job_id: JobId) -> Result<(), TmuxError> {
-        let target = format!("{}:0.0", Self::session_name(job_id));
+        let target = pane_target(job_id);
         self.run(args(["send-keys", "-t", &target, "C-c"]), Repeat::Unsafe)
             .await
             .map(drop)
@@ -318,6 +352,110 @@ impl Tmux {
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// The job's screen: its size, cursor, alternate-screen flag, title and
+    /// visible lines, and up to `history` scrollback lines above them. One
+    /// batch of two commands: the formats, then one capture from
+    /// `history` lines up through the last visible line, whose last `rows`
+    /// lines are the screen (tmux prints every visible line, blank ones
+    /// too, and starts at the top of the scrollback when it holds fewer).
+    pub async fn capture_screen(
+        &self,
+        job_id: JobId,
+        history: u32,
+    ) -> Result<PaneScreen, TmuxError> {
+        let target = pane_target(job_id);
+        let mut capture = args(["capture-pane", "-p", "-t", &target]);
+        if history > 0 {
+            capture.extend(args(["-S", &format!("-{history}")]));
+        }
+        let mut outputs = self
+            .run_each(
+                vec![
+                    args(["display-message", "-p", "-t", &target, SCREEN_FORMAT]),
+                    capture,
+                ],
+                Repeat::Safe,
+            )
+            .await?
+            .into_iter();
+        let (Some(formats), Some(captured)) = (outputs.next(), outputs.next()) else {
+            return Err(TmuxError::Failed {
+                command: "capture-pane".into(),
+                stderr: "missing output".into(),
+            });
+        };
+        PaneScreen::parse(&formats, &captured).ok_or_else(|| TmuxError::Failed {
+            command: "display-message".into(),
+            stderr: format!("unexpected answer {formats:?}"),
+        })
+    }
+
+    /// Presses `keys` in the job's pane, in order: key names
+    /// ([`shellctl_proto::terminal::is_key_name`]) as keys, anything else as
+    /// literal text.
+    pub async fn send_keys(&self, job_id: JobId, keys: &[String]) -> Result<(), TmuxError> {
+        let target = pane_target(job_id);
+        let mut commands: Vec<Vec<OsString>> = Vec::new();
+        for key in keys {
+            match tmux_key_name(key) {
+                Some(name) => {
+                    // Consecutive keys share one command.
+                    let extend = commands
+                        .last()
+                        .is_some_and(|last| last.get(3).is_none_or(|word| word != "-l"));
+                    match commands.last_mut() {
+                        Some(last) if extend => last.push(name.into()),
+                        _ => commands.push(args(["send-keys", "-t", &target, &name])),
+                    }
+                }
+                None => commands.push(args(["send-keys", "-t", &target, "-l", "--", key])),
+            }
+        }
+        self.run_each(commands, Repeat::Unsafe).await.map(drop)
+    }
+
+    /// The pid of the pane's first process (the job's runner).
+    pub async fn pane_pid(&self, job_id: JobId) -> Result<u32, TmuxError> {
+        let answer = self
+            .run_each(
+                vec![args([
+                    "display-message",
+                    "-p",
+                    "-t",
+                    &pane_target(job_id),
+                    "#{pane_pid}",
+                ])],
+                Repeat::Safe,
+            )
+            .await?
+            .concat();
+        answer.trim().parse().map_err(|_| TmuxError::Failed {
+            command: "display-message".into(),
+            stderr: format!("unexpected pane pid {answer:?}"),
+        })
+    }
+
+    /// Resizes the job's terminal (its window; the pane follows and the
+    /// program gets `SIGWINCH`). The size then stays fixed, also when a
+    /// person attaches.
+    pub async fn resize(&self, job_id: JobId, cols: u16, rows: u16) -> Result<(), TmuxError> {
+        let session = Self::session_name(job_id);
+        self.run_each(
+            vec![args([
+                "resize-window",
+                "-t",
+                &session,
+                "-x",
+                &cols.to_string(),
+                "-y",
+                &rows.to_string(),
+            ])],
+            Repeat::Safe,
+        )
+        .await
+        .map(drop)
     }
 
     /// The panes of all job sessions, by job id, in one call.
@@ -358,32 +496,138 @@ fn args<const N: usize>(items: [&str; N]) -> Vec<OsString> {
     items.iter().map(OsString::from).collect()
 }
 
-/// Sends each `;`-separated command as its own line (one line, one
-/// answer), all before awaiting any, and joins their outputs. The first
-/// failure is the answer; `Closed` only if nothing was sent.
-async fn run_by_control(client: &ControlClient, words: &[&str]) -> Result<String, ControlError> {
-    if words.iter().any(|word| word.contains(['\n', '\r'])) {
+/// The formats of a screen capture, space-separated, the title last (it
+/// may hold spaces).
+const SCREEN_FORMAT: &str =
+    "#{pane_width} #{pane_height} #{cursor_x} #{cursor_y} #{alternate_on} #{pane_title}";
+
+/// The pane of a job.
+fn pane_target(job_id: JobId) -> String {
+    format!("{}:0.0", Tmux::session_name(job_id))
+}
+
+/// tmux's name for one of our key names; `None` for text.
+fn tmux_key_name(key: &str) -> Option<String> {
+    if !shellctl_proto::terminal::is_key_name(key) {
+        return None;
+    }
+    Some(
+        match key {
+            "Insert" => "IC",
+            "Delete" => "DC",
+            "PageUp" => "PPage",
+            "PageDown" => "NPage",
+            other => other,
+        }
+        .to_owned(),
+    )
+}
+
+/// A word for tmux's command line, where an argument ending in `;` ends
+/// the command: such a `;` is escaped to stay part of the argument.
+fn cli_word(word: OsString) -> OsString {
+    match word.to_str() {
+        Some(text) if text.ends_with(';') => format!("{}\\;", &text[..text.len() - 1]).into(),
+        _ => word,
+    }
+}
+
+/// A job's pane as [`Tmux::capture_screen`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaneScreen {
+    /// Width.
+    pub cols: u16,
+    /// Height.
+    pub rows: u16,
+    /// Cursor column, from 0.
+    pub cursor_col: u16,
+    /// Cursor row, from 0 at the top of the visible screen.
+    pub cursor_row: u16,
+    /// Whether the alternate screen is on.
+    pub alternate_screen: bool,
+    /// The pane's title.
+    pub title: String,
+    /// Exactly `rows` visible lines, trailing spaces trimmed.
+    pub lines: Vec<String>,
+    /// Scrollback lines above them, oldest first.
+    pub history: Vec<String>,
+}
+
+impl PaneScreen {
+    fn parse(formats: &str, captured: &str) -> Option<PaneScreen> {
+        let formats = formats.strip_suffix('\n').unwrap_or(formats);
+        let mut fields = formats.splitn(6, ' ');
+        let mut number = || fields.next()?.parse::<u16>().ok();
+        let (cols, rows, cursor_col, cursor_row) = (number()?, number()?, number()?, number()?);
+        let alternate_screen = fields.next()? == "1";
+        let title = fields.next().unwrap_or_default().to_owned();
+        let mut all: Vec<String> = captured
+            .lines()
+            .map(|line| line.trim_end_matches(' ').to_owned())
+            .collect();
+        let visible = usize::from(rows);
+        // A resize between the two commands could change the count: the
+        // screen is always exactly `rows` lines.
+        let split = all.len().saturating_sub(visible);
+        let mut lines = all.split_off(split);
+        lines.resize(visible, String::new());
+        Some(PaneScreen {
+            cols,
+            rows,
+            cursor_col,
+            cursor_row,
+            alternate_screen,
+            title,
+            lines,
+            history: all,
+        })
+    }
+}
+
+/// Sends each command as its own line, all before awaiting any (an answer
+/// that never comes abandons the client), and returns each one's output. The first failure is the answer; `Closed`
+/// only if nothing was sent.
+async fn each_by_control(
+    client: &ControlClient,
+    commands: &[Vec<&str>],
+) -> Result<Vec<String>, ControlError> {
+    // Checked before anything is sent: a command refused half-way would
+    // leave the caller unable to tell what ran.
+    if commands
+        .iter()
+        .flatten()
+        .any(|word| word.contains(['\n', '\r']))
+    {
         return Err(ControlError::Unrepresentable);
     }
     let mut answers = Vec::new();
-    for command in words.split(|word| *word == ";") {
+    for command in commands {
         match client.submit(command) {
             Ok(answer) => answers.push(answer),
             Err(ControlError::Closed) if !answers.is_empty() => return Err(ControlError::Lost),
             Err(err) => return Err(err),
         }
     }
-    let mut output = String::new();
+    let mut outputs = Vec::with_capacity(answers.len());
     for answer in answers {
         if let Ok(answer) = tokio::time::timeout(COMMAND_DEADLINE, answer.answer()).await {
-            output.push_str(&answer?);
+            outputs.push(answer?);
         } else {
-            // An answer that never comes would hold up every later one.
             client.abandon();
             return Err(ControlError::Lost);
         }
     }
-    Ok(output)
+    Ok(outputs)
+}
+
+/// Sends each `;`-separated command as its own line (one line, one
+/// answer) and joins their outputs.
+async fn run_by_control(client: &ControlClient, words: &[&str]) -> Result<String, ControlError> {
+    let commands: Vec<Vec<&str>> = words
+        .split(|word| *word == ";")
+        .map(<[&str]>::to_vec)
+        .collect();
+    Ok(each_by_control(client, &commands).await?.concat())
 }
 
 fn utf8_words(args: &[OsString]) -> Option<Vec<&str>> {

@@ -133,6 +133,13 @@ impl JobWatcher {
             .map(watch::Sender::subscribe)
     }
 
+    /// How often `job_dir` changed so far; `None` if it is not watched.
+    pub fn changes(&self, job_dir: &Path) -> Option<Changes> {
+        lock(&self.channels)
+            .get(job_dir)
+            .map(|sender| *sender.borrow())
+    }
+
     /// Directories watched now.
     pub fn watched(&self) -> Vec<PathBuf> {
         lock(&self.channels).keys().cloned().collect()

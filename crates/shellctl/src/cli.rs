@@ -50,6 +50,17 @@ pub enum ClientCommand {
     Terminate(TerminateArgs),
     /// Delete a job and its output.
     Delete(DeleteArgs),
+    /// Print a running job's screen as text, without the blank rows below
+    /// its last text (or all of it as JSON with --json), and on stderr
+    /// whether it waits for input.
+    Screen(ScreenArgs),
+    /// Press keys in a job's terminal (key names or text), then wait.
+    Keys(KeysArgs),
+    /// Send a signal to a job's foreground process group (or, with --job,
+    /// to all of its processes).
+    Signal(SignalArgs),
+    /// Resize a job's terminal; print the screen after it (JSON).
+    Resize(ResizeArgs),
 }
 
 /// The local commands.
@@ -59,6 +70,18 @@ pub enum LocalCommand {
     Completions(CompletionsArgs),
     /// Run the job server.
     Serve(ServeArgs),
+    /// Attach this terminal to a running job's terminal (on the server's
+    /// host).
+    ///
+    /// Runs tmux attached to the job's session on the server's own tmux
+    /// socket, found from --state-dir and --runtime-dir exactly as `serve`
+    /// finds it (give the same ones the server was started with). You see
+    /// and type into the job's terminal as the job sees it. The usual tmux
+    /// detach key, Ctrl-b d, leaves and keeps the job running. Attaching
+    /// never changes the job's terminal size (tmux's `ignore-size`): a
+    /// window smaller than the job's terminal shows part of it; use
+    /// `shellctl resize` to change the size. Needs a terminal on stdin.
+    Attach(AttachArgs),
     /// Filter raw PTY bytes on stdin into clean UTF-8 text on stdout.
     ///
     /// Used on the job path behind tmux's pipe-pane. Writes each completed
@@ -133,6 +156,13 @@ pub struct RunArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub window: WindowArgs,
+    /// Environment preset of the job: `noninteractive` sets `PAGER=cat`,
+    /// `GIT_TERMINAL_PROMPT=0`, `DEBIAN_FRONTEND=noninteractive` and more,
+    /// so tools neither page, edit nor ask; `none` opts out of the server's
+    /// `--env-preset`. Unset: the server's preset applies. --env overrides
+    /// the preset's variables.
+    #[arg(long, value_enum, value_name = "PRESET")]
+    pub env_preset: Option<EnvPresetArg>,
     /// Print the output as text as it arrives and exit with the job's code;
     /// Ctrl-C terminates the job (exit 130).
     #[arg(long)]
@@ -243,6 +273,95 @@ pub struct DeleteArgs {
     pub grace_seconds: Option<f64>,
 }
 
+/// Arguments of `shellctl screen`.
+#[derive(Debug, Args)]
+pub struct ScreenArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Also print this many scrollback lines above the screen (0..=10000),
+    /// before the visible lines.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub history: u32,
+    /// Print the whole screen (size, cursor, title, lines, history,
+    /// foreground process, input state) as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `shellctl keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Keys, in order: key names (`Enter`, `Tab`, `BTab`, `Escape`,
+    /// `BSpace`, `Space`, `Up`, `Down`, `Left`, `Right`, `Home`, `End`,
+    /// `PageUp`, `PageDown`, `Insert`, `Delete`, `F1`…`F12`, `C-a`…`C-z`,
+    /// `M-<char>`); any other word is typed as text. Put `--` before text
+    /// that starts with `-`.
+    #[arg(value_name = "KEY", required = true, num_args = 1..)]
+    pub keys: Vec<String>,
+    /// Byte offset to read from afterwards [default: the end of the output
+    /// before the keys, so only what follows them is printed].
+    #[arg(long, value_name = "N")]
+    pub offset: Option<u64>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub window: WindowArgs,
+}
+
+/// Arguments of `shellctl signal`.
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// The signal: INT, TERM, HUP, QUIT, KILL, USR1, USR2, STOP, CONT,
+    /// WINCH or ALRM (any case, `SIG` prefix optional).
+    pub signal: String,
+    /// Signal every process of the job (but its runner), not only the
+    /// terminal's foreground process group.
+    #[arg(long)]
+    pub job: bool,
+}
+
+/// Arguments of `shellctl resize`.
+#[derive(Debug, Args)]
+pub struct ResizeArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Columns (1..=4096).
+    pub cols: u16,
+    /// Rows (1..=4096).
+    pub rows: u16,
+}
+
+/// Arguments of `shellctl attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The job.
+    pub id: String,
+    /// Watch only: keys typed are not sent to the job.
+    #[arg(long)]
+    pub read_only: bool,
+    /// The server's state directory [default: as `serve`'s].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The server's runtime directory (its tmux socket) [default: as `serve`'s].
+    #[arg(long, value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
+}
+
 /// Arguments of `shellctl completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -298,6 +417,31 @@ pub struct ServeArgs {
     /// request is refused.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
+    /// Environment preset of every job that names none: `noninteractive`
+    /// sets `PAGER=cat`, `GIT_TERMINAL_PROMPT=0`,
+    /// `DEBIAN_FRONTEND=noninteractive` and more (see README), so tools
+    /// neither page, edit nor ask. A job's own `env` overrides it;
+    /// `"env_preset": "none"` opts a job out.
+    #[arg(long, value_enum, default_value_t = EnvPresetArg::None)]
+    pub env_preset: EnvPresetArg,
+}
+
+/// Values of `serve --env-preset` and `run --env-preset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvPresetArg {
+    /// No preset.
+    None,
+    /// Keep tools from opening pagers or editors or asking questions.
+    Noninteractive,
+}
+
+impl From<EnvPresetArg> for shellctl_proto::EnvPreset {
+    fn from(arg: EnvPresetArg) -> Self {
+        match arg {
+            EnvPresetArg::None => shellctl_proto::EnvPreset::None,
+            EnvPresetArg::Noninteractive => shellctl_proto::EnvPreset::Noninteractive,
+        }
+    }
 }
 
 /// Values of `serve --tmux-client`.

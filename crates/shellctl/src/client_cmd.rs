@@ -1,13 +1,16 @@
 //! The client commands: each one call through `shellctl-client`, printing
 //! compact JSON (or, with `--follow`, the job's output as text until the
-//! job ends; Ctrl-C then terminates the job).
+//! job ends; Ctrl-C then terminates the job; `screen` prints the screen as
+//! text unless asked for JSON).
 
-use crate::cli::{ClientArgs, ClientCommand, RunArgs, WaitArgs, WindowArgs};
+use crate::cli::{ClientArgs, ClientCommand, RunArgs, ScreenArgs, WaitArgs, WindowArgs};
 use crate::exit::{self, UsageError};
 use anyhow::Context;
 use serde::Serialize;
 use shellctl_client::{Follow, RunOptions, ShellctlClient};
-use shellctl_proto::{EnvOverlay, JobResult, JobStatus, TerminalSize};
+use shellctl_proto::{
+    EnvOverlay, InputKind, InputState, JobResult, JobStatus, SignalName, SignalTarget, TerminalSize,
+};
 use std::io::{Read, Write};
 use tokio::signal::unix::{Signal, SignalKind};
 
@@ -95,7 +98,119 @@ async fn dispatch(command: ClientCommand) -> anyhow::Result<u8> {
                 .delete(&args.id, args.force, args.grace_seconds)
                 .await?,
         ),
+        ClientCommand::Screen(args) => screen(args).await,
+        ClientCommand::Keys(args) => {
+            let client = windowed(client(&args.client)?, &args.window, false);
+            let offset = match args.offset {
+                Some(offset) => offset,
+                None => client.status(&args.id).await?.offset,
+            };
+            print_json(
+                &client
+                    .keys(&args.id, args.keys, offset, args.window.timeout)
+                    .await?,
+            )
+        }
+        ClientCommand::Signal(args) => {
+            let signal = parse_signal(&args.signal)?;
+            let target = if args.job {
+                SignalTarget::Job
+            } else {
+                SignalTarget::Foreground
+            };
+            print_json(
+                &client(&args.client)?
+                    .signal(&args.id, signal, target)
+                    .await?,
+            )
+        }
+        ClientCommand::Resize(args) => print_json(
+            &client(&args.client)?
+                .resize(&args.id, args.cols, args.rows)
+                .await?,
+        ),
     }
+}
+
+/// `shellctl screen`: the history and visible lines as text on stdout and,
+/// if the job waits for input, one line saying so on stderr; or with
+/// `--json` the whole screen as JSON.
+async fn screen(args: ScreenArgs) -> anyhow::Result<u8> {
+    let screen = client(&args.client)?.screen(&args.id, args.history).await?;
+    if args.json {
+        return print_json(&screen);
+    }
+    {
+        // Blank rows below the last text are left out (`--json` has all).
+        let shown = screen
+            .lines
+            .iter()
+            .rposition(|line| !line.is_empty())
+            .map_or(0, |last| last + 1);
+        let mut stdout = std::io::stdout().lock();
+        for line in screen.history.iter().chain(&screen.lines[..shown]) {
+            writeln!(stdout, "{line}")?;
+        }
+        stdout.flush()?;
+    }
+    if let Some(note) = waiting_note(&screen.input) {
+        eprintln!("{note}");
+    }
+    Ok(0)
+}
+
+/// The stderr line of `screen` for a job waiting for input, e.g. `[waiting
+/// for input: password, prompt "Password: "]`; `None` when it does not
+/// wait.
+fn waiting_note(input: &InputState) -> Option<String> {
+    if !input.waiting {
+        return None;
+    }
+    let kind = input.kind.map(|kind| match kind {
+        InputKind::Line => "line",
+        InputKind::Password => "password",
+        InputKind::Key => "key",
+        InputKind::Fullscreen => "fullscreen",
+    });
+    Some(match (kind, &input.prompt) {
+        (Some(kind), Some(prompt)) => format!("[waiting for input: {kind}, prompt {prompt:?}]"),
+        (Some(kind), None) => format!("[waiting for input: {kind}]"),
+        (None, Some(prompt)) => format!("[waiting for input, prompt {prompt:?}]"),
+        (None, None) => "[waiting for input]".to_owned(),
+    })
+}
+
+/// The signals `shellctl signal` sends, by their names without `SIG`.
+const SIGNALS: [(&str, SignalName); 11] = [
+    ("INT", SignalName::INT),
+    ("TERM", SignalName::TERM),
+    ("HUP", SignalName::HUP),
+    ("QUIT", SignalName::QUIT),
+    ("KILL", SignalName::KILL),
+    ("USR1", SignalName::USR1),
+    ("USR2", SignalName::USR2),
+    ("STOP", SignalName::STOP),
+    ("CONT", SignalName::CONT),
+    ("WINCH", SignalName::WINCH),
+    ("ALRM", SignalName::ALRM),
+];
+
+/// A signal name in any case, with or without `SIG` (`usr1`, `SIGUSR1`);
+/// anything else is a usage error listing the valid names.
+fn parse_signal(raw: &str) -> Result<SignalName, UsageError> {
+    let upper = raw.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    SIGNALS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, signal)| *signal)
+        .ok_or_else(|| {
+            let names: Vec<&str> = SIGNALS.iter().map(|(known, _)| *known).collect();
+            UsageError(format!(
+                "unknown signal {raw:?}; expected one of {} (any case, SIG prefix optional)",
+                names.join(", ")
+            ))
+        })
 }
 
 /// `shellctl run`: the first window as JSON, or with `--follow` the output
@@ -126,6 +241,7 @@ async fn run_job(args: RunArgs) -> anyhow::Result<u8> {
         env: parse_env(&args.env)?,
         timeout: args.window.timeout,
         terminal,
+        env_preset: args.env_preset.map(Into::into),
     };
     if !args.follow {
         return print_json(&client.run(&script, options).await?);
@@ -221,4 +337,40 @@ async fn follow(
         }
     }
     Ok(exit::job_end(last.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_take_any_case_and_an_optional_sig() {
+        for raw in ["usr1", "USR1", "SIGUSR1", "sigUsr1"] {
+            assert_eq!(parse_signal(raw).ok(), Some(SignalName::USR1), "{raw}");
+        }
+        assert_eq!(parse_signal("winch").ok(), Some(SignalName::WINCH));
+        for raw in ["BOGUS", "", "SIG", "SIGSIGINT", "9", "USR3"] {
+            let err = parse_signal(raw).err().map(|e| e.0).unwrap_or_default();
+            assert!(err.contains("INT, TERM, HUP"), "{raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_waiting_note_names_kind_and_prompt() {
+        let mut input = InputState::default();
+        assert_eq!(waiting_note(&input), None);
+        input.waiting = true;
+        input.kind = Some(InputKind::Password);
+        input.prompt = Some("Password: ".into());
+        assert_eq!(
+            waiting_note(&input).as_deref(),
+            Some("[waiting for input: password, prompt \"Password: \"]")
+        );
+        input.kind = Some(InputKind::Fullscreen);
+        input.prompt = None;
+        assert_eq!(
+            waiting_note(&input).as_deref(),
+            Some("[waiting for input: fullscreen]")
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The local commands, which need no server: `completions`, `serve` (via
-//! [`crate::serve`]) and `sanitize-pty` (its pipe-side form is a job-side
-//! command and goes to [`crate::internal`]).
+//! [`crate::serve`]), `attach` (via [`crate::attach`], on the server's host)
+//! and `sanitize-pty` (its pipe-side form is a job-side command and goes to
+//! [`crate::internal`]).
 
 use crate::cli::{Cli, CompletionsArgs, InternalCommand, LocalCommand, SanitizeMode};
 use anyhow::Context;
@@ -15,6 +16,7 @@ pub fn run(command: LocalCommand) -> anyhow::Result<()> {
     match command {
         LocalCommand::Completions(args) => completions(&args),
         LocalCommand::Serve(args) => crate::serve::run(args),
+        LocalCommand::Attach(args) => crate::attach::run(args),
         LocalCommand::SanitizePty(args) => match args.into_mode() {
             SanitizeMode::Filter { ready_file } => sanitize(ready_file.as_deref()),
             SanitizeMode::PipeSide(args) => crate::internal::run(InternalCommand::PipeSide(args)),

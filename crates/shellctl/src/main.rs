@@ -3,14 +3,17 @@
 //!
 //! - [`cli`]: the command-line syntax (clap types);
 //! - [`client_cmd`]: the client commands (`health`, `run`, `wait`, `input`,
-//!   `tail`, `status`, `list`, `terminate`, `delete`);
+//!   `tail`, `status`, `list`, `terminate`, `delete`, `screen`, `keys`,
+//!   `signal`, `resize`);
 //! - [`local`]: the local commands (`completions`, `serve` through
-//!   [`serve`], and the filter form of `sanitize-pty`);
+//!   [`serve`], `attach` through [`attach`], and the filter form of
+//!   `sanitize-pty`);
 //! - [`internal`]: the job-side commands the server starts through tmux
 //!   (`job-runner`, the pipe-side form of `sanitize-pty`);
 //! - [`exit`]: every exit code, and the one function that turns an outcome
 //!   into the process's exit code.
 
+mod attach;
 mod cli;
 mod client_cmd;
 mod exit;

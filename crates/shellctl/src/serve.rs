@@ -1,6 +1,7 @@
 //! `shellctl serve`: turns the command line into the server's
-//! configuration (state and runtime directories, durations, tmux mode) and
-//! runs the server until SIGINT or SIGTERM.
+//! configuration (state and runtime directories, durations, tmux mode, env
+//! preset) and runs the server until SIGINT or SIGTERM. The directory
+//! resolution ([`state_layout`]) is shared with `attach`.
 
 use crate::cli::{ServeArgs, TmuxClientArg};
 use crate::exit::UsageError;
@@ -26,25 +27,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server's configuration: flags over the XDG defaults.
-fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
-    let defaults = StateLayout::xdg_defaults();
-    let state_dir = args
-        .state_dir
-        .unwrap_or_else(|| defaults.state_dir().to_owned());
+/// The state and runtime directories a server uses, from `--state-dir` and
+/// `--runtime-dir` over the defaults: `$XDG_STATE_HOME/shellctl` (or
+/// `~/.local/state/shellctl`), and `$XDG_RUNTIME_DIR/shellctl` (or
+/// `<state>/run/shellctl`, under the state dir given). `serve` and
+/// `attach` both use this, so `attach` finds the tmux socket the server
+/// made from the same flags and environment.
+pub fn state_layout(state_dir: Option<PathBuf>, runtime_dir: Option<PathBuf>) -> StateLayout {
+    let state_dir = state_dir.unwrap_or_else(|| StateLayout::xdg_defaults().state_dir().to_owned());
     let runtime_dir = match (
-        args.runtime_dir,
+        runtime_dir,
         std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()),
     ) {
         (Some(dir), _) => dir,
         (None, Some(xdg)) => PathBuf::from(xdg).join("shellctl"),
         (None, None) => state_dir.join("run").join("shellctl"),
     };
+    StateLayout::new(state_dir, runtime_dir)
+}
+
+/// The server's configuration: flags over the XDG defaults.
+fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     Ok(ServeConfig {
         listen: args.listen,
         auth_token: args.auth_token,
         insecure_no_auth: args.insecure_no_auth,
-        layout: StateLayout::new(state_dir, runtime_dir),
+        layout: state_layout(args.state_dir, args.runtime_dir),
         shellctl_bin: std::env::current_exe().context("locating the shellctl binary")?,
         default_cwd: std::env::var_os("HOME").map_or_else(|| "/".into(), PathBuf::from),
         gc_interval: seconds("--gc-interval-seconds", args.gc_interval_seconds)?,
@@ -59,6 +67,7 @@ fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         },
         allow_hosts: args.allow_hosts,
         allow_origins: args.allow_origins,
+        env_preset: args.env_preset.into(),
     })
 }
 

@@ -465,3 +465,369 @@ fn the_cli_works_against_the_reference_server() {
     let _ = reference.kill();
     let _ = reference.wait();
 }
+
+/// Polls `GET /v1/jobs/{id}/input-state` until the job waits for input;
+/// returns that view.
+async fn until_waiting(server: &TestServer, id: &str) -> Value {
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        let (status, view) = server.get(&format!("/v1/jobs/{id}/input-state")).await;
+        assert_eq!(status, 200, "{view}");
+        if view["input"]["waiting"] == true {
+            return view;
+        }
+        assert!(Instant::now() < deadline, "the job never waited: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (repeatedly) from `offset` until the job's output read so far
+/// contains `needle`; returns that output and the offset after it.
+async fn output_until(
+    server: &TestServer,
+    id: &str,
+    mut offset: u64,
+    needle: &str,
+) -> (String, u64) {
+    let deadline = Instant::now() + HANG_GUARD;
+    let mut output = String::new();
+    while !output.contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} never came; output: {output:?}"
+        );
+        let (status, result) = server
+            .post(
+                &format!("/v1/jobs/{id}/wait"),
+                json!({"offset": offset, "timeout": 5, "idle_flush_seconds": 0}),
+            )
+            .await;
+        assert_eq!(status, 200, "{result}");
+        output.push_str(result["output"].as_str().unwrap());
+        offset = result["offset"].as_u64().unwrap();
+        assert!(
+            output.contains(needle) || result["done"] == false,
+            "the job ended without {needle:?}: {output:?} {result}"
+        );
+    }
+    (output, offset)
+}
+
+/// Starts `script` with `terminal`, and waits until its output holds
+/// `ready`; returns the job's id and the offset after that output.
+async fn start_job(server: &TestServer, script: &str, ready: &str) -> (String, u64) {
+    let run = server
+        .run(json!({"script": script, "timeout": 0.001, "terminal": {"cols": 100, "rows": 30}}))
+        .await;
+    let id = run["job_id"].as_str().unwrap().to_owned();
+    let (_, offset) = output_until(server, &id, 0, ready).await;
+    (id, offset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_shows_a_waiting_job_and_keys_answer_it() {
+    let server = TestServer::start();
+    let (id, offset) = start_job(
+        &server,
+        "printf 'hello\\n'; read x; echo \"got $x\"",
+        "hello\n",
+    )
+    .await;
+    until_waiting(&server, &id).await;
+
+    let mut c = cli(&server);
+    c.args(["screen", &id]);
+    let out = blocking(c).await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The rows up to the last text; the blank ones below are left out.
+    assert_eq!(text, "hello\n", "{text:?}");
+    let note = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        note.starts_with("[waiting for input: line") && note.ends_with("]\n"),
+        "{note:?}"
+    );
+    assert_eq!(note.lines().count(), 1, "{note:?}");
+
+    let mut c = cli(&server);
+    c.args(["screen", &id, "--json", "--history", "3"]);
+    let screen = json_out(&blocking(c).await);
+    assert_eq!(screen["rows"], 30, "{screen}");
+    assert_eq!(screen["cols"], 100, "{screen}");
+    assert_eq!(screen["lines"].as_array().unwrap().len(), 30, "{screen}");
+    assert_eq!(screen["lines"][0], "hello", "{screen}");
+    assert_eq!(screen["input"]["kind"], "line", "{screen}");
+
+    let mut c = cli(&server);
+    c.args(["keys", &id, "x", "Enter", "--offset", &offset.to_string()]);
+    let typed = json_out(&blocking(c).await);
+    assert_eq!(typed["job_id"], id.as_str(), "{typed}");
+    let (output, result) = server.wait_done(&id, offset).await;
+    assert!(output.contains("got x"), "{output:?}");
+    assert_eq!(
+        (result["status"].clone(), result["exit_code"].clone()),
+        (json!("exited"), json!(0)),
+        "{result}"
+    );
+
+    // An ended job has no screen.
+    let mut c = cli(&server);
+    c.args(["screen", &id]);
+    let out = blocking(c).await;
+    assert_eq!(
+        (out.status.code(), json_err(&out)["error"]["code"].clone()),
+        (Some(1), json!("job_not_running"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_reaches_the_script_and_unknown_names_are_usage_errors() {
+    let server = TestServer::start();
+    let (id, offset) = start_job(
+        &server,
+        "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.1; done",
+        "ready\n",
+    )
+    .await;
+
+    for bad in ["BOGUS", "SIGBOGUS", "9"] {
+        let mut c = cli(&server);
+        c.args(["signal", &id, bad]);
+        let out = blocking(c).await;
+        let err = json_err(&out);
+        assert_eq!(
+            (out.status.code(), err["error"]["code"].clone()),
+            (Some(2), json!("usage_error")),
+            "{bad}: {err}"
+        );
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains("USR1"),
+            "the valid names are listed: {err}"
+        );
+    }
+
+    let mut c = cli(&server);
+    c.args(["signal", &id, "usr1"]);
+    assert_eq!(json_out(&blocking(c).await)["status"], "running");
+    let (_, offset) = output_until(&server, &id, offset, "got-usr1").await;
+
+    let mut c = cli(&server);
+    c.args(["signal", &id, "SIGKILL", "--job"]);
+    assert_eq!(json_out(&blocking(c).await)["job_id"], id.as_str());
+    let (_, result) = server.wait_done(&id, offset).await;
+    assert_eq!(result["done"], true, "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_reaches_the_script_as_winch() {
+    let server = TestServer::start();
+    let (id, offset) = start_job(
+        &server,
+        "trap 'tput cols' WINCH; echo ready; while :; do sleep 0.1; done",
+        "ready\n",
+    )
+    .await;
+    let mut c = cli(&server);
+    c.args(["resize", &id, "77", "12"]);
+    let screen = json_out(&blocking(c).await);
+    assert_eq!(
+        (screen["cols"].clone(), screen["rows"].clone()),
+        (json!(77), json!(12))
+    );
+    assert_eq!(screen["lines"].as_array().unwrap().len(), 12, "{screen}");
+    let (output, _) = output_until(&server, &id, offset, "77\n").await;
+    assert!(output.lines().any(|line| line == "77"), "{output:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_env_preset_sets_the_noninteractive_variables() {
+    let server = TestServer::start();
+    let mut c = cli(&server);
+    c.args([
+        "run",
+        "--env-preset",
+        "noninteractive",
+        "--env",
+        "EDITOR=mine",
+        "--follow",
+        "echo \"pager=$PAGER editor=$EDITOR\"",
+    ]);
+    let out = blocking(c).await;
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "pager=cat editor=mine\n"
+    );
+    let mut c = cli(&server);
+    c.args(["run", "--env-preset", "bogus", "true"]);
+    assert_eq!(blocking(c).await.status.code(), Some(2));
+}
+
+#[test]
+fn attach_refuses_without_a_terminal() {
+    for stdin in [Stdio::null(), Stdio::piped()] {
+        let out = Command::new(BIN)
+            .args(["attach", "01010101-abc"])
+            .stdin(stdin)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let message = String::from_utf8(out.stderr).unwrap();
+        assert!(message.contains("stdin is not a terminal"), "{message:?}");
+    }
+}
+
+/// A tmux server of the test's own (the "outer" terminal a person would
+/// use), on a socket in a temp dir; killed on drop.
+struct OuterTmux {
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl OuterTmux {
+    fn start() -> OuterTmux {
+        let dir = tempfile::tempdir().unwrap();
+        OuterTmux {
+            socket: dir.path().join("outer.sock"),
+            _dir: dir,
+        }
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .unwrap()
+    }
+
+    /// A detached 80×24 session `name` running the shell command `command`.
+    fn session(&self, name: &str, command: &str) {
+        let out = self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "80",
+            "-y",
+            "24",
+            command,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// Polls the pane of session `name` (wrapped lines joined) until
+    /// `pred` holds; returns what it showed.
+    async fn pane_until(&self, name: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + HANG_GUARD;
+        loop {
+            let out = self.tmux(&["capture-pane", "-p", "-J", "-t", name]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if pred(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the outer pane never matched: {text:?} {:?}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for OuterTmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// Single-quotes `text` for sh.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// `shellctl attach ID` with the test server's directories, as a shell
+/// command, followed by its exit code.
+fn attach_command(server: &TestServer, id: &str) -> String {
+    format!(
+        "{} attach {} --state-dir {} --runtime-dir {}; echo \"[attach exited $?]\"",
+        sh_quote(BIN),
+        sh_quote(id),
+        sh_quote(&server.state().to_string_lossy()),
+        sh_quote(&server.root.join("run").to_string_lossy()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_shows_the_job_and_detaching_leaves_it_running() {
+    let server = TestServer::start();
+    let (id, _) = start_job(
+        &server,
+        "echo attach-me; while :; do sleep 0.1; done",
+        "attach-me\n",
+    )
+    .await;
+    let outer = OuterTmux::start();
+
+    // A terminal, but no such job, or no job id at all.
+    outer.session(
+        "refused",
+        &format!(
+            "{}; {}; sleep 1000",
+            attach_command(&server, "01010101-zzz"),
+            attach_command(&server, "not-an-id"),
+        ),
+    );
+    let refused = outer
+        .pane_until("refused", |text| {
+            text.matches("[attach exited").count() == 2
+        })
+        .await;
+    assert!(
+        refused.contains("job 01010101-zzz has no terminal on this server")
+            && refused.contains("[attach exited 1]")
+            && refused.contains("invalid job id")
+            && refused.contains("[attach exited 2]"),
+        "{refused}"
+    );
+
+    outer.session(
+        "attached",
+        &format!("{}; sleep 1000", attach_command(&server, &id)),
+    );
+    let shown = outer
+        .pane_until("attached", |text| {
+            text.contains("attach-me") || text.contains("[attach exited")
+        })
+        .await;
+    assert!(shown.contains("attach-me"), "{shown}");
+    // Attaching from an 80×24 terminal left the job's 100×30 alone.
+    let (_, screen) = server.get(&format!("/v1/jobs/{id}/screen")).await;
+    assert_eq!(
+        (screen["cols"].clone(), screen["rows"].clone()),
+        (json!(100), json!(30))
+    );
+
+    // Ctrl-b d, typed into the outer pane (send-keys bypasses the outer
+    // server's own prefix), detaches the inner client.
+    let out = outer.tmux(&["send-keys", "-t", "attached", "C-b", "d"]);
+    assert!(out.status.success(), "{out:?}");
+    let detached = outer
+        .pane_until("attached", |text| text.contains("[attach exited"))
+        .await;
+    assert!(detached.contains("[detached"), "{detached}");
+    assert!(detached.contains("[attach exited 0]"), "{detached}");
+
+    let (_, view) = server.get(&format!("/v1/jobs/{id}")).await;
+    assert_eq!(view["status"], "running", "{view}");
+    let (_, screen) = server.get(&format!("/v1/jobs/{id}/screen")).await;
+    assert_eq!(
+        (screen["cols"].clone(), screen["rows"].clone()),
+        (json!(100), json!(30))
+    );
+}

@@ -418,3 +418,73 @@ fn unusable_allow_flags_stop_the_server_with_a_clear_message() {
         assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
     }
 }
+
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
+/// Every route in `/openapi.json`, the terminal routes included, refuses a
+/// foreign `Host`, a cross-site `Origin`, a non-JSON body and a missing
+/// token, before it looks at the job (the id named here does not exist, so
+/// any 404 would mean the gates let the request through).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_route_is_gated() {
+    let server = TestServer::start_with(Options {
+        token: Some("gate-token".into()),
+        extra: Vec::new(),
+    });
+    let host = own_host(&server);
+    let evil_host = format!("evil.example.com:{}", port_of(&server));
+    let document = raw(&server, "GET", "/openapi.json", &[("Host", &host)], "").json();
+    let json = ("Content-Type", "application/json");
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        let path = path.replace("{id}", "01010101-abc");
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_ascii_uppercase();
+            let body = if method == "POST" { "{}" } else { "" };
+            let cases: [(Headers<'_>, (u16, &str)); 3] = [
+                (&[("Host", &evil_host), json], (403, "host_not_allowed")),
+                (
+                    &[("Host", &host), json, ("Origin", "http://evil.example.com")],
+                    (403, "cross_origin"),
+                ),
+                (
+                    &[("Host", &host), json, ("Sec-Fetch-Site", "cross-site")],
+                    (403, "cross_origin"),
+                ),
+            ];
+            for (headers, (status, code)) in cases {
+                let answer = raw(&server, &method, &path, headers, body);
+                assert_eq!(
+                    answer.refusal(),
+                    (status, code.into()),
+                    "{method} {path} {headers:?}"
+                );
+            }
+            if !body.is_empty() {
+                let answer = raw(
+                    &server,
+                    &method,
+                    &path,
+                    &[("Host", &host), ("Content-Type", "text/plain")],
+                    body,
+                );
+                assert_eq!(
+                    answer.refusal(),
+                    (415, "unsupported_media_type".into()),
+                    "{method} {path}"
+                );
+            }
+            if path.starts_with("/v1/") {
+                let answer = raw(&server, &method, &path, &[("Host", &host), json], body);
+                assert_eq!(
+                    answer.refusal(),
+                    (401, "unauthorized".into()),
+                    "{method} {path}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    // /healthz, the reference's eight operations and the five terminal ones.
+    assert!(checked >= 14, "only {checked} operations documented");
+}

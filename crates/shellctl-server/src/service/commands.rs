@@ -2,15 +2,16 @@
 //! the read-only status, tail and list.
 
 use super::waiting::Window;
-use super::{Service, ServiceError, run_blocking};
-use crate::tmux::{JobLaunch, TmuxError};
+use super::{Service, ServiceError, pane_gone, run_blocking};
+use crate::tmux::JobLaunch;
 use shellctl_job::files::{JobSpec, PIPE_READY, write_private};
 use shellctl_job::lifecycle::{Ending, FailureReason};
 use shellctl_job::{JobDir, JobRecord, StateLayout};
 use shellctl_proto::timestamp::now_timestamp;
 use shellctl_proto::{
-    DeleteJobQuery, DeleteJobResponse, EnvOverlay, InputJobRequest, JobId, JobInfo, JobResult,
-    JobStatusView, ListJobsQuery, ListJobsResponse, RunJobRequest, TerminalSize, WaitJobRequest,
+    DeleteJobQuery, DeleteJobResponse, EnvOverlay, EnvPreset, InputJobRequest, JobId, JobInfo,
+    JobResult, JobStatusView, ListJobsQuery, ListJobsResponse, RunJobRequest, TerminalSize,
+    WaitJobRequest,
 };
 use std::io;
 use std::path::PathBuf;
@@ -31,9 +32,9 @@ impl Service {
     /// `POST /v1/jobs/run`.
     pub async fn run(&self, request: RunJobRequest) -> Result<JobResult, ServiceError> {
         let window = Window::from(&request);
-        let job_id = self
-            .create_job(request.script, request.cwd, request.env)
-            .await?;
+        let preset = request.env_preset.unwrap_or(self.config.env_preset);
+        let env = with_preset(preset, request.env.unwrap_or_default());
+        let job_id = self.create_job(request.script, request.cwd, env).await?;
         let terminal = request.terminal.unwrap_or_default();
         if let Err(reason) = self.launch(job_id, terminal).await {
             tracing::warn!(%job_id, "job failed to start: {reason}");
@@ -50,7 +51,7 @@ impl Service {
         &self,
         script: String,
         cwd: Option<String>,
-        env: Option<EnvOverlay>,
+        env: EnvOverlay,
     ) -> Result<JobId, ServiceError> {
         let layout = self.config.layout.clone();
         let default_cwd = self.config.default_cwd.clone();
@@ -59,7 +60,7 @@ impl Service {
         run_blocking(move || -> Result<JobId, ServiceError> {
             let spec = JobSpec {
                 cwd: resolve_cwd(&default_cwd, cwd.as_deref())?,
-                env: env.unwrap_or_default(),
+                env,
             };
             let (job_id, job_dir) = create_job_dir(&layout, &script, &spec)?;
             let registered = watcher
@@ -145,20 +146,30 @@ impl Service {
         job_id: JobId,
         request: InputJobRequest,
     ) -> Result<JobResult, ServiceError> {
+        self.check_input_offset(job_id, request.offset).await?;
+        if !request.text.is_empty() {
+            let typed = self.type_text(job_id, request.text.clone()).await;
+            self.input.input_sent(job_id, std::time::Instant::now());
+            typed?;
+        }
+        self.wait_window(job_id, Window::from(&request)).await
+    }
+
+    /// Before typing into a job: it must still run, and the offset its
+    /// answer reads from must exist.
+    pub(super) async fn check_input_offset(
+        &self,
+        job_id: JobId,
+        offset: u64,
+    ) -> Result<(), ServiceError> {
         let (record, size) = self.settled_record_and_size(job_id).await?;
         if record.status.is_terminal() {
             return Err(ServiceError::JobNotRunning(job_id));
         }
-        if request.offset > size {
-            return Err(ServiceError::InvalidOffset {
-                offset: request.offset,
-                size,
-            });
+        if offset > size {
+            return Err(ServiceError::InvalidOffset { offset, size });
         }
-        if !request.text.is_empty() {
-            self.type_text(job_id, request.text.clone()).await?;
-        }
-        self.wait_window(job_id, Window::from(&request)).await
+        Ok(())
     }
 
     async fn type_text(&self, job_id: JobId, text: String) -> Result<(), ServiceError> {
@@ -176,14 +187,7 @@ impl Service {
         if let Ok(Err(err)) = run_blocking(move || std::fs::remove_file(file)).await {
             tracing::warn!(%job_id, "removing a typed-input file: {err}");
         }
-        match pasted {
-            Ok(()) => Ok(()),
-            // The pane went away between the status check and the paste.
-            Err(TmuxError::Failed { .. } | TmuxError::NoServer) => {
-                Err(ServiceError::JobNotRunning(job_id))
-            }
-            Err(err) => Err(err.into()),
-        }
+        pasted.map_err(|err| pane_gone(job_id, err))
     }
 
     /// `GET /v1/jobs/{id}/log/tail`.
@@ -288,6 +292,17 @@ impl Service {
         .await??;
         Ok(())
     }
+}
+
+/// The job's env overlay: the preset's variables, then the request's own
+/// over them.
+fn with_preset(preset: EnvPreset, own: EnvOverlay) -> EnvOverlay {
+    let mut env: EnvOverlay = preset
+        .variables()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    env.extend(own);
+    env
 }
 
 /// The job's working directory: the server's home for none or `~`, `~/…`

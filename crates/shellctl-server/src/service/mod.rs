@@ -4,7 +4,9 @@
 //! - [`waiting`]: the waiting engine behind every route that returns an
 //!   output [`Window`](waiting::Window);
 //! - [`supervision`]: reconciliation at start-up, the monitor, reacting to
-//!   the pipe side's markers, and garbage collection.
+//!   the pipe side's markers, and garbage collection;
+//! - [`terminal`]: the screen, the input state, keys, signals and resize,
+//!   with [`input_tracker`] keeping since when each job waits.
 //!
 //! SQLite is the source of truth for status; `output.log` and the marker
 //! files are the source of truth for output and for exits the pipe side has
@@ -16,15 +18,17 @@
 //! log in the wait loop.
 
 mod commands;
+mod input_tracker;
 mod supervision;
+mod terminal;
 mod waiting;
 
 use crate::tmux::{Tmux, TmuxClientMode, TmuxError};
 use crate::watcher::JobWatcher;
 use shellctl_job::lifecycle::{Ending, SettleError, commit_recorded_exit};
 use shellctl_job::{JobDir, JobRecord, LayoutError, StateLayout, Store, StoreError};
-use shellctl_proto::JobId;
 use shellctl_proto::timestamp::now_timestamp;
+use shellctl_proto::{EnvPreset, JobId};
 use shellctl_term::WindowError;
 use std::io;
 use std::path::PathBuf;
@@ -108,6 +112,8 @@ pub struct ServiceConfig {
     pub default_cwd: PathBuf,
     /// How the server talks to tmux.
     pub tmux_client: TmuxClientMode,
+    /// The env preset of jobs whose `run` names none.
+    pub env_preset: EnvPreset,
 }
 
 /// The job service.
@@ -120,6 +126,8 @@ pub struct Service {
     /// the watcher for [`supervision`] to settle at once; taken by the
     /// background task when it starts.
     marker_events: std::sync::Mutex<Option<mpsc::Receiver<JobId>>>,
+    /// Since when each running job waits for input.
+    input: input_tracker::InputTracker,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -151,6 +159,7 @@ impl Service {
             tmux,
             watcher: Arc::new(watcher),
             marker_events: std::sync::Mutex::new(Some(marker_rx)),
+            input: input_tracker::InputTracker::default(),
             shutdown,
         });
         service.reconcile().await?;
@@ -238,6 +247,15 @@ impl Service {
             Ok(ended)
         })
         .await
+    }
+}
+
+/// A tmux failure on a job that passed the running check: its pane went
+/// away meanwhile, so the job is ending.
+fn pane_gone(job_id: JobId, err: TmuxError) -> ServiceError {
+    match err {
+        TmuxError::Failed { .. } | TmuxError::NoServer => ServiceError::JobNotRunning(job_id),
+        err @ TmuxError::Spawn(_) => err.into(),
     }
 }
 

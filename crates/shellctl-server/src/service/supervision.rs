@@ -145,13 +145,16 @@ impl Service {
                 return Ok(());
             }
         };
+        let mut running = Vec::with_capacity(live.len());
         for record in live {
             // `run` owns jobs that are still starting.
             if record.status == JobStatus::Running {
                 let pane = panes.get(record.job_id.as_str()).copied();
                 self.check_running_job(record.job_id, pane).await?;
+                running.push(record.job_id);
             }
         }
+        self.look_at_waiting_jobs(&running).await;
         Ok(())
     }
 

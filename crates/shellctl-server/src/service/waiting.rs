@@ -12,7 +12,9 @@ use super::{Service, ServiceError, run_blocking};
 use crate::watcher::Changes;
 use shellctl_job::files::OUTPUT;
 use shellctl_job::{JobDir, JobRecord};
-use shellctl_proto::{InputJobRequest, JobId, JobResult, JobStatus, RunJobRequest, WaitJobRequest};
+use shellctl_proto::{
+    InputJobRequest, JobId, JobResult, JobStatus, KeysRequest, RunJobRequest, WaitJobRequest,
+};
 use shellctl_term::OutputWindow;
 use std::path::Path;
 use std::time::Duration;
@@ -61,6 +63,17 @@ impl From<&RunJobRequest> for Window {
 
 impl From<&WaitJobRequest> for Window {
     fn from(request: &WaitJobRequest) -> Window {
+        Window::new(
+            request.offset,
+            request.timeout,
+            request.output_limit,
+            request.idle_flush_seconds,
+        )
+    }
+}
+
+impl From<&KeysRequest> for Window {
+    fn from(request: &KeysRequest) -> Window {
         Window::new(
             request.offset,
             request.timeout,

@@ -1,0 +1,314 @@
+//! The terminal routes: the screen, the input state, keys, signals and
+//! resize. The screen comes from tmux, the input state from `/proc`
+//! ([`shellctl_job::terminal`]), since-when from the [`InputTracker`].
+//! Every route answers `job_not_running` once the job has ended.
+//!
+//! [`InputTracker`]: super::input_tracker::InputTracker
+
+use super::input_tracker::WaitSeen;
+use super::waiting::Window;
+use super::{Service, ServiceError, pane_gone, run_blocking};
+use crate::tmux::PaneScreen;
+use shellctl_job::JobRecord;
+use shellctl_job::process::ProcessIdentity;
+use shellctl_job::terminal::{self, ProbeError, TerminalProbe};
+use shellctl_proto::{
+    Cursor, ForegroundProcess, InputKind, InputState, InputStateView, JobId, JobResult,
+    JobStatusView, KeysRequest, ResizeRequest, ScreenQuery, ScreenView, SignalName, SignalRequest,
+    SignalTarget,
+};
+use std::time::Instant;
+use unicode_width::UnicodeWidthChar;
+
+impl Service {
+    /// `GET /v1/jobs/{id}/screen`.
+    pub async fn screen(
+        &self,
+        job_id: JobId,
+        query: ScreenQuery,
+    ) -> Result<ScreenView, ServiceError> {
+        let (record, runner) = self.live_terminal(job_id).await?;
+        let pane = self.capture(job_id, query.history).await?;
+        let (foreground, input) = self.input_of(job_id, runner, Some(&pane)).await?;
+        Ok(ScreenView {
+            job_id,
+            status: record.status,
+            cols: pane.cols,
+            rows: pane.rows,
+            cursor: Cursor {
+                row: pane.cursor_row,
+                col: pane.cursor_col,
+            },
+            alternate_screen: pane.alternate_screen,
+            title: pane.title,
+            lines: pane.lines,
+            history: pane.history,
+            foreground,
+            input,
+        })
+    }
+
+    /// `GET /v1/jobs/{id}/input-state`.
+    pub async fn input_state(&self, job_id: JobId) -> Result<InputStateView, ServiceError> {
+        let (record, runner) = self.live_terminal(job_id).await?;
+        let (foreground, input) = self.input_of(job_id, runner, None).await?;
+        Ok(InputStateView {
+            job_id,
+            status: record.status,
+            foreground,
+            input,
+        })
+    }
+
+    /// `POST /v1/jobs/{id}/keys`: presses the keys, then waits like
+    /// `input`.
+    pub async fn keys(
+        &self,
+        job_id: JobId,
+        request: KeysRequest,
+    ) -> Result<JobResult, ServiceError> {
+        self.check_input_offset(job_id, request.offset).await?;
+        let sent = self.tmux.send_keys(job_id, &request.keys).await;
+        self.input.input_sent(job_id, Instant::now());
+        sent.map_err(|err| pane_gone(job_id, err))?;
+        self.wait_window(job_id, Window::from(&request)).await
+    }
+
+    /// `POST /v1/jobs/{id}/signal`: signals the script's foreground group
+    /// or all the job's processes, never its runner.
+    pub async fn signal(
+        &self,
+        job_id: JobId,
+        request: SignalRequest,
+    ) -> Result<JobStatusView, ServiceError> {
+        let (_, runner) = self.live_terminal(job_id).await?;
+        let signal = nix_signal(request.signal);
+        let target = match request.target {
+            SignalTarget::Foreground => terminal::SignalTarget::Foreground,
+            SignalTarget::Job => terminal::SignalTarget::Job,
+        };
+        let signalled = run_blocking(move || terminal::signal_job(runner, signal, target))
+            .await?
+            .map_err(|ProbeError::TerminalGone| ServiceError::JobNotRunning(job_id))?;
+        if signalled == 0 {
+            // The script is not running (it ended; the job is about to).
+            return Err(ServiceError::JobNotRunning(job_id));
+        }
+        self.status(job_id).await
+    }
+
+    /// `POST /v1/jobs/{id}/resize`: returns the screen after the resize.
+    pub async fn resize(
+        &self,
+        job_id: JobId,
+        request: ResizeRequest,
+    ) -> Result<ScreenView, ServiceError> {
+        self.live_terminal(job_id).await?;
+        self.tmux
+            .resize(job_id, request.cols, request.rows)
+            .await
+            .map_err(|err| pane_gone(job_id, err))?;
+        self.screen(job_id, ScreenQuery::default()).await
+    }
+
+    /// The record of a job that still runs, and its runner; a job that
+    /// ended (or has not started) is `job_not_running`.
+    async fn live_terminal(
+        &self,
+        job_id: JobId,
+    ) -> Result<(JobRecord, ProcessIdentity), ServiceError> {
+        let (record, runner) = self.settled(job_id, shellctl_job::JobDir::runner).await?;
+        if record.status != shellctl_proto::JobStatus::Running {
+            return Err(ServiceError::JobNotRunning(job_id));
+        }
+        let runner = if let Some(runner) = runner {
+            runner
+        } else {
+            // A job started by a version that did not record its runner:
+            // the pane's first process is the runner.
+            let pid = self
+                .tmux
+                .pane_pid(job_id)
+                .await
+                .map_err(|err| pane_gone(job_id, err))?;
+            ProcessIdentity::of(pid).ok_or(ServiceError::JobNotRunning(job_id))?
+        };
+        Ok((record, runner))
+    }
+
+    async fn capture(&self, job_id: JobId, history: u32) -> Result<PaneScreen, ServiceError> {
+        self.tmux
+            .capture_screen(job_id, history)
+            .await
+            .map_err(|err| pane_gone(job_id, err))
+    }
+
+    /// The foreground process and input state, from a fresh probe; the
+    /// pane (alternate screen, cursor line) is captured only if the job
+    /// waits and the caller has none.
+    async fn input_of(
+        &self,
+        job_id: JobId,
+        runner: ProcessIdentity,
+        pane: Option<&PaneScreen>,
+    ) -> Result<(Option<ForegroundProcess>, InputState), ServiceError> {
+        let probe = self.probe(job_id, runner).await?;
+        let since = self
+            .input
+            .observe(job_id, wait_seen(&probe), Instant::now());
+        let foreground = probe.foreground.as_ref().map(|process| ForegroundProcess {
+            pid: process.pid,
+            command: process.command.clone(),
+        });
+        if probe.reader.is_none() {
+            return Ok((foreground, InputState::default()));
+        }
+        let captured;
+        let pane = if let Some(pane) = pane {
+            pane
+        } else {
+            captured = self.capture(job_id, 0).await?;
+            &captured
+        };
+        let kind = probe.input_kind(pane.alternate_screen);
+        Ok((
+            foreground,
+            InputState {
+                waiting: true,
+                kind,
+                since,
+                prompt: kind
+                    .filter(|kind| *kind != InputKind::Fullscreen)
+                    .map(|_| prompt_of(pane)),
+            },
+        ))
+    }
+
+    async fn probe(
+        &self,
+        job_id: JobId,
+        runner: ProcessIdentity,
+    ) -> Result<TerminalProbe, ServiceError> {
+        run_blocking(move || terminal::probe(runner))
+            .await?
+            .map_err(|ProbeError::TerminalGone| ServiceError::JobNotRunning(job_id))
+    }
+
+    /// One scheduled look at each running job that is due (see
+    /// [`InputTracker`](super::input_tracker::InputTracker)), so `since`
+    /// holds even when nobody asks.
+    pub(super) async fn look_at_waiting_jobs(&self, running: &[JobId]) {
+        let watcher = std::sync::Arc::clone(&self.watcher);
+        let dirs: Vec<_> = running.iter().map(|id| (*id, self.job_dir(*id))).collect();
+        let Ok(counts) = run_blocking(move || {
+            dirs.iter()
+                .map(|(id, dir)| {
+                    let output = watcher.changes(dir.path()).map_or(0, |c| c.output);
+                    (*id, dir.runner(), output)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        else {
+            return;
+        };
+        let output_counts: Vec<(JobId, u64)> = counts
+            .iter()
+            .map(|(id, _, output)| (*id, *output))
+            .collect();
+        let due = self.input.due(&output_counts, Instant::now());
+        let runners: Vec<(JobId, ProcessIdentity)> = counts
+            .into_iter()
+            .filter_map(|(id, runner, _)| Some((id, runner?)))
+            .filter(|(id, _)| due.contains(id))
+            .collect();
+        let Ok(probes) = run_blocking(move || {
+            runners
+                .into_iter()
+                .filter_map(|(id, runner)| Some((id, terminal::probe(runner).ok()?)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        else {
+            return;
+        };
+        let now = Instant::now();
+        for (job_id, probe) in probes {
+            self.input.observe(job_id, wait_seen(&probe), now);
+        }
+    }
+}
+
+fn wait_seen(probe: &TerminalProbe) -> Option<WaitSeen> {
+    probe.reader.map(|reader| WaitSeen {
+        reader: reader.pid,
+        mode: probe.mode,
+    })
+}
+
+/// The cursor's line up to the cursor, padded with spaces to the cursor's
+/// column (tmux trims trailing spaces, but a prompt such as `Name: `
+/// keeps its space). Wide characters count two columns.
+fn prompt_of(pane: &PaneScreen) -> String {
+    let line = pane
+        .lines
+        .get(usize::from(pane.cursor_row))
+        .map_or("", String::as_str);
+    let cursor = usize::from(pane.cursor_col);
+    let mut prompt = String::new();
+    let mut width = 0;
+    for c in line.chars() {
+        let w = c.width().unwrap_or(0);
+        if width + w > cursor {
+            break;
+        }
+        prompt.push(c);
+        width += w;
+    }
+    prompt.extend(std::iter::repeat_n(' ', cursor.saturating_sub(width)));
+    prompt
+}
+
+fn nix_signal(name: SignalName) -> nix::sys::signal::Signal {
+    use nix::sys::signal::Signal;
+    match name {
+        SignalName::INT => Signal::SIGINT,
+        SignalName::TERM => Signal::SIGTERM,
+        SignalName::HUP => Signal::SIGHUP,
+        SignalName::QUIT => Signal::SIGQUIT,
+        SignalName::KILL => Signal::SIGKILL,
+        SignalName::USR1 => Signal::SIGUSR1,
+        SignalName::USR2 => Signal::SIGUSR2,
+        SignalName::STOP => Signal::SIGSTOP,
+        SignalName::CONT => Signal::SIGCONT,
+        SignalName::WINCH => Signal::SIGWINCH,
+        SignalName::ALRM => Signal::SIGALRM,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pane(line: &str, col: u16) -> PaneScreen {
+        PaneScreen {
+            cols: 80,
+            rows: 2,
+            cursor_col: col,
+            cursor_row: 1,
+            alternate_screen: false,
+            title: String::new(),
+            lines: vec!["above".into(), line.into()],
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_prompt_runs_to_the_cursor_with_its_trailing_space() {
+        assert_eq!(prompt_of(&pane("Name:", 6)), "Name: ");
+        assert_eq!(prompt_of(&pane("$ typed", 2)), "$ ");
+        assert_eq!(prompt_of(&pane("", 0)), "");
+        // Two columns per wide character.
+        assert_eq!(prompt_of(&pane("名前:", 6)), "名前: ");
+    }
+}
