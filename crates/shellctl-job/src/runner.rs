@@ -27,7 +27,7 @@
 use crate::files::{ExitMarker, JobDir, SCRIPT};
 use crate::process::ProcessIdentity;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
-use nix::unistd::{Pid, getpgrp, getpid, getsid, setpgid, tcgetpgrp, tcsetpgrp};
+use nix::unistd::{Pid, getpgrp, getpid, getsid, tcgetpgrp, tcsetpgrp};
 use shellctl_proto::timestamp::now_timestamp;
 use std::fs;
 use std::io::{self, Read};
@@ -106,7 +106,12 @@ fn run_script(job_dir: &JobDir) -> i32 {
     if controls_terminal {
         hand_terminal_to_child(&mut command);
     }
-    let status = command.status();
+    let status = command.spawn().and_then(|mut child| {
+        if controls_terminal {
+            give_terminal_to(child.id());
+        }
+        child.wait()
+    });
     if controls_terminal {
         take_terminal_back();
     }
@@ -137,27 +142,51 @@ fn controls_terminal() -> bool {
 /// Makes the child the leader of a new process group and that group the
 /// terminal's foreground, in the child between fork and exec, so the
 /// script's program never runs in the background (where reading the
-/// terminal would stop it).
+/// terminal would stop it). A claim that fails there must not keep the
+/// script from running: the parent claims again after the spawn
+/// ([`give_terminal_to`]), as job-control shells do.
 fn hand_terminal_to_child(command: &mut Command) {
     command.process_group(0);
     #[allow(unsafe_code)]
     // SAFETY: the closure runs in the forked child before exec and calls
-    // only async-signal-safe functions (setpgid, sigprocmask, tcsetpgrp);
+    // only async-signal-safe functions (sigprocmask, tcsetpgrp, getpid);
     // it allocates nothing and touches no lock. The runner is
     // single-threaded, so no other thread's state is copied half-done.
     unsafe {
         command.pre_exec(|| {
             let stdin = BorrowedFd::borrow_raw(0);
-            setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
             // A background group that claims the terminal gets SIGTTOU
             // unless it is blocked; the mask is restored before exec.
             let mut ttou = SigSet::empty();
             ttou.add(Signal::SIGTTOU);
-            pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None)?;
-            let claimed = tcsetpgrp(stdin, getpid());
-            pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&ttou), None)?;
-            claimed.map_err(io::Error::from)
+            if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None).is_ok() {
+                let _claimed = tcsetpgrp(stdin, getpid());
+                let _restored = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&ttou), None);
+            }
+            Ok(())
         });
+    }
+}
+
+/// The parent's claim of the terminal for the child's group (it may come
+/// after the child's own; claiming twice is harmless).
+fn give_terminal_to(child: u32) {
+    let Ok(pid) = i32::try_from(child) else {
+        return;
+    };
+    with_ttou_blocked(|| {
+        let _claimed = tcsetpgrp(terminal(), Pid::from_raw(pid));
+    });
+}
+
+/// Runs `claim` with `SIGTTOU` blocked: a process outside the terminal's
+/// foreground that sets the foreground group gets it otherwise.
+fn with_ttou_blocked(claim: impl FnOnce()) {
+    let mut ttou = SigSet::empty();
+    ttou.add(Signal::SIGTTOU);
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None).is_ok() {
+        claim();
+        let _restored = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&ttou), None);
     }
 }
 
@@ -166,12 +195,9 @@ fn hand_terminal_to_child(command: &mut Command) {
 /// blocked around the claim). A failure only matters to processes the
 /// script left behind, so it is not reported.
 fn take_terminal_back() {
-    let mut ttou = SigSet::empty();
-    ttou.add(Signal::SIGTTOU);
-    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), None).is_ok() {
+    with_ttou_blocked(|| {
         let _claimed = tcsetpgrp(terminal(), getpgrp());
-        let _restored = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&ttou), None);
-    }
+    });
 }
 
 fn has_shebang(script: &std::path::Path) -> bool {

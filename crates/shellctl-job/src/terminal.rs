@@ -18,7 +18,8 @@
 //!   `/proc/<pid>/mem`, epoll sets from `/proc/<pid>/fdinfo`. Where those
 //!   need ptrace rights the server lacks (Yama's `ptrace_scope` ≥ 1), the
 //!   kernel's wait channel (`wchan`) and the process's open descriptors
-//!   stand in, and the answer says so ([`Evidence::WaitChannel`]).
+//!   stand in, less precisely (see `ProcessView::waits_by_wait_channel`);
+//!   the probe records which ([`Evidence`]).
 //! - The mode comes from `tcgetattr` on the terminal, opened through the
 //!   runner's stdin without becoming anyone's controlling terminal.
 //!
@@ -34,9 +35,7 @@ use nix::unistd::Pid;
 use shellctl_proto::InputKind;
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
 
 /// Processes followed at most when walking a job's process tree.
 const MAX_PROCESSES: usize = 4096;
@@ -151,6 +150,7 @@ impl TerminalProbe {
 struct Stat {
     state: char,
     pgrp: i32,
+    session: i32,
     tty: (u64, u64),
     tpgid: i32,
     start_time: u64,
@@ -171,6 +171,7 @@ impl Stat {
         Some(Stat {
             state: field(3)?.chars().next()?,
             pgrp: field(5)?.parse().ok()?,
+            session: field(6)?.parse().ok()?,
             tty: decode_tty_nr(tty_nr),
             tpgid: field(8)?.parse().ok()?,
             start_time: field(22)?.parse().ok()?,
@@ -235,12 +236,19 @@ struct Member {
     start_time: u64,
 }
 
-/// The members of process group `group`: among the runner's descendants,
-/// or, if none is there, anywhere (a member whose parent died).
+/// The live members of process group `group` in the runner's session:
+/// among the runner's descendants, or, if none is there, anywhere (a
+/// member whose parent died). A group number the terminal still names
+/// after its last member died, and that the kernel gave to some other
+/// process since, has no member in the session.
 fn foreground_members(runner: u32, group: i32) -> Vec<Member> {
     let in_group = |pid: u32| {
         Stat::read(&format!("/proc/{pid}/stat"))
-            .filter(|stat| stat.pgrp == group)
+            .filter(|stat| {
+                stat.pgrp == group
+                    && i64::from(stat.session) == i64::from(runner)
+                    && stat.state != 'Z'
+            })
             .map(|stat| Member {
                 pid,
                 start_time: stat.start_time,
@@ -439,7 +447,7 @@ fn waits_on_terminal(pid: u32, terminal: (u64, u64)) -> Option<TerminalReader> {
             let wchan = fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan")).ok()?;
             let call = wait_channel_call(wchan.trim())?;
             (
-                process.has_terminal_open().then_some(call)?,
+                process.waits_by_wait_channel().then_some(call)?,
                 Evidence::WaitChannel,
             )
         };
@@ -524,6 +532,23 @@ impl ProcessView {
         self.open_fds().into_iter().any(|fd| self.is_terminal(fd))
     }
 
+    /// The stand-in for the system call when it cannot be read. The wait
+    /// channels of a terminal read are also those of socket reads and of
+    /// polls on anything, so more must hold: the process reads its
+    /// terminal on stdin and holds no socket (a network client waiting
+    /// for data, or a server polling its listener, is not waiting for
+    /// input). What stays ambiguous: a wait on a pipe or file by a process
+    /// whose stdin is the terminal, and a write stalled on a full
+    /// terminal, read as waiting.
+    fn waits_by_wait_channel(&self) -> bool {
+        let fds = self.open_fds();
+        self.is_terminal(0)
+            && !fds.iter().any(|fd| {
+                fs::read_link(format!("/proc/{}/fd/{fd}", self.pid))
+                    .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+            })
+    }
+
     fn memory(&self) -> Option<File> {
         File::open(format!("/proc/{}/mem", self.pid)).ok()
     }
@@ -605,7 +630,9 @@ pub enum SignalTarget {
     /// The terminal's foreground process group (the script's group when
     /// the runner holds the foreground).
     Foreground,
-    /// Every process of the job but the runner.
+    /// The script's process group and every process below the runner in
+    /// the process tree. A process that left the tree before (a double
+    /// fork, whose parent exited) is not found.
     Job,
 }
 
@@ -618,17 +645,21 @@ pub fn signal_job(
     target: SignalTarget,
 ) -> Result<usize, ProbeError> {
     let stat = runner_stat(runner)?;
-    let script_group = script_group(runner.pid, &stat);
+    let script_group = script_group(runner.pid, &stat)
+        .filter(|group| !foreground_members(runner.pid, *group).is_empty());
     match target {
         SignalTarget::Foreground => Ok(script_group.map_or(0, |group| {
             usize::from(killpg(Pid::from_raw(group), signal).is_ok())
         })),
         SignalTarget::Job => {
+            // Listed before anything is signalled: once a parent dies, its
+            // children move to init and out of the runner's tree.
+            let processes = descendants(runner.pid);
             let mut signalled = 0;
             if let Some(group) = script_group {
                 signalled += usize::from(killpg(Pid::from_raw(group), signal).is_ok());
             }
-            for pid in descendants(runner.pid) {
+            for pid in processes {
                 let Ok(raw) = i32::try_from(pid) else {
                     continue;
                 };
@@ -653,13 +684,6 @@ fn script_group(runner: u32, stat: &Stat) -> Option<i32> {
         .find(|group| *group != stat.pgrp)
 }
 
-/// The path of the runner's terminal, for callers that must name it.
-pub fn terminal_path(runner: ProcessIdentity) -> Result<PathBuf, ProbeError> {
-    runner_stat(runner)?;
-    fs::read_link(format!("/proc/{}/fd/0", runner.pid))
-        .map_err(|_: io::Error| ProbeError::TerminalGone)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,6 +694,7 @@ mod tests {
         let stat = Stat::parse(line).unwrap();
         assert_eq!(stat.state, 'S');
         assert_eq!(stat.pgrp, 14249);
+        assert_eq!(stat.session, 13577);
         assert_eq!(stat.tty, (136, 0));
         assert_eq!(stat.tpgid, -1);
         assert_eq!(stat.start_time, 972_887);

@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SCREEN_HISTORY: u32 = 10_000;
 /// Most elements of one keys request.
 pub const MAX_KEYS: usize = 1000;
+/// Most bytes of all elements of one keys request together (tmux takes a
+/// command of at most 16 KiB); longer text goes through `input`.
+pub const MAX_KEYS_BYTES: usize = 8 * 1024;
 
 /// The key names `keys` understands; any other element is typed as text.
 /// Besides these: `F1`…`F12`, `C-a`…`C-z`, and `M-` followed by one
@@ -182,7 +185,7 @@ fn default_idle_flush() -> f64 {
 pub struct KeysRequest {
     /// Key names ([`KEY_NAMES`], `F1`…`F12`, `C-a`…`C-z`, `M-<char>`) and
     /// text, in order; an element that is not a key name is typed as text.
-    /// 1..=1000 non-empty elements.
+    /// 1..=1000 non-empty elements, at most 8 KiB in all.
     pub keys: Vec<String>,
     /// Byte offset into `output.log` to read from afterwards (required).
     pub offset: u64,
@@ -220,6 +223,14 @@ impl Validate for KeysRequest {
             return Err(ValidationError::new(
                 "keys",
                 format!("must hold at most {MAX_KEYS} keys"),
+            ));
+        }
+        if self.keys.iter().map(String::len).sum::<usize>() > MAX_KEYS_BYTES {
+            return Err(ValidationError::new(
+                "keys",
+                format!(
+                    "must hold at most {MAX_KEYS_BYTES} bytes in all; send longer text with input"
+                ),
             ));
         }
         if let Some(index) = self.keys.iter().position(String::is_empty) {
@@ -440,6 +451,11 @@ mod tests {
                 .is_err()
         );
         assert!(KeysRequest::new(vec!["Enter".into()], 0).validate().is_ok());
+        assert!(
+            KeysRequest::new(vec!["x".repeat(MAX_KEYS_BYTES + 1)], 0)
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

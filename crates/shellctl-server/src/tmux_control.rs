@@ -323,7 +323,11 @@ pub struct BlockParser {
 
 #[derive(Debug)]
 struct OpenBlock {
-    number: String,
+    /// `<time> <number> <flags>` of the `%begin` line, which the closing
+    /// line repeats. Output lines are not escaped (a captured screen may
+    /// hold anything), so the whole guard is compared, not the number
+    /// alone.
+    guard: String,
     from_client: bool,
     output: String,
 }
@@ -334,10 +338,11 @@ impl BlockParser {
         let line = line.trim_end_matches(['\n', '\r']);
         if let Some(block) = &mut self.open {
             let closing = block_guard(line, "%end")
-                .map(|(number, _)| (number, true))
-                .or_else(|| block_guard(line, "%error").map(|(number, _)| (number, false)));
+                .map(|_| true)
+                .or_else(|| block_guard(line, "%error").map(|_| false));
+            let same_guard = line.split_once(' ').map(|(_, guard)| guard) == Some(&block.guard);
             match closing {
-                Some((number, ok)) if number == block.number => {
+                Some(ok) if same_guard => {
                     let block = self.open.take()?;
                     return Some(if block.from_client {
                         ControlEvent::Reply {
@@ -355,9 +360,13 @@ impl BlockParser {
                 }
             }
         }
-        if let Some((number, flags)) = block_guard(line, "%begin") {
+        if let Some((_, flags)) = block_guard(line, "%begin") {
             self.open = Some(OpenBlock {
-                number: number.to_owned(),
+                guard: line
+                    .split_once(' ')
+                    .map(|(_, guard)| guard)
+                    .unwrap_or_default()
+                    .to_owned(),
                 // Flag 1 marks a command this client sent.
                 from_client: flags & 1 == 1,
                 output: String::new(),

@@ -250,6 +250,7 @@ async fn keys_are_validated() {
         json!({"keys": [""], "offset": 0}),
         json!({"keys": ["x"]}),
         json!({"keys": ["x"], "offset": 0, "extra": 1}),
+        json!({"keys": ["x".repeat(9000)], "offset": 0}),
     ] {
         let (status, err) = post(body.clone()).await;
         assert_eq!(
@@ -271,7 +272,7 @@ async fn signals_reach_the_script_never_the_runner() {
     let server = TestServer::start();
     let id = start(
         &server,
-        "trap 'echo got-usr1' USR1; trap 'echo got-int' INT; echo ready; while :; do sleep 0.1; done",
+        "trap 'echo got-usr1' USR1; trap 'echo got-term' TERM; echo ready; while :; do sleep 0.1; done",
     )
     .await;
     output_until(&server, &id, "ready").await;
@@ -284,10 +285,11 @@ async fn signals_reach_the_script_never_the_runner() {
         "{view}"
     );
     output_until(&server, &id, "got-usr1").await;
-    // INT goes to the foreground group, not to the runner: the job lives on.
-    let (status, _) = signal(json!({"signal": "INT", "target": "foreground"})).await;
+    // TERM goes to the foreground group, not to the runner (which would
+    // die of it, and the job would end lost instead of with 137 below).
+    let (status, _) = signal(json!({"signal": "TERM", "target": "foreground"})).await;
     assert_eq!(status, 200);
-    output_until(&server, &id, "got-int").await;
+    output_until(&server, &id, "got-term").await;
     assert_eq!(
         server.get(&format!("/v1/jobs/{id}")).await.1["status"],
         "running"
@@ -309,26 +311,44 @@ async fn signals_reach_the_script_never_the_runner() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_signal_reaches_background_processes_too() {
+async fn a_job_signal_reaches_processes_outside_the_foreground_group() {
     let server = TestServer::start();
-    let id = start(&server, "sleep 300 & echo \"bg=$!\"; wait").await;
+    let id = start(
+        &server,
+        "trap 'echo fg-term' TERM; setsid sleep 300 & echo \"bg=$!\"; while :; do sleep 0.1; done",
+    )
+    .await;
     let output = output_until(&server, &id, "bg=").await;
-    let pid: u32 = output.trim().trim_start_matches("bg=").parse().unwrap();
+    let pid: u32 = output
+        .lines()
+        .find_map(|line| line.strip_prefix("bg="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z"))
+    };
+    // In a session of its own, the sleep is not in the foreground group.
+    let signal_path = format!("/v1/jobs/{id}/signal");
     let (status, _) = server
         .post(
-            &format!("/v1/jobs/{id}/signal"),
-            json!({"signal": "TERM", "target": "job"}),
+            &signal_path,
+            json!({"signal": "TERM", "target": "foreground"}),
         )
         .await;
     assert_eq!(status, 200);
-    server.status_until(&id, |v| v["done"] == true).await;
+    output_until(&server, &id, "fg-term").await;
+    assert!(alive(), "a foreground signal reached {pid}");
+    // The whole job: the script and the sleep.
+    let (status, _) = server
+        .post(&signal_path, json!({"signal": "KILL", "target": "job"}))
+        .await;
+    assert_eq!(status, 200);
+    let end = server.status_until(&id, |v| v["done"] == true).await;
+    assert_eq!(end["exit_code"], 137);
     let deadline = Instant::now() + HANG_GUARD;
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if state.contains(") Z") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "background sleep {pid} survived");
+    while alive() {
+        assert!(Instant::now() < deadline, "the job's sleep {pid} survived");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -5,7 +5,10 @@
 //! ([`shellctl_job::terminal::probe`]); *since when* cannot be read there.
 //! So the server keeps, per running job, the wait it saw last (which
 //! process, in which terminal mode) and when it first saw it. A wait ends
-//! when an observation no longer shows it, or when keys or input are sent.
+//! when an observation no longer shows it, when the job printed since it
+//! began (a person typing through `attach` makes the echo), or when keys
+//! or input are sent. A look that started before keys or input were sent
+//! is discarded (it may have seen the wait they ended).
 //!
 //! Queries alone would make `since` the time of the first query, however
 //! long the job waited before. The monitor therefore also looks at running
@@ -39,13 +42,33 @@ pub(super) struct WaitSeen {
     pub mode: Option<TerminalMode>,
 }
 
+/// One look at a job: taken at [`InputTracker::generation`] `generation`,
+/// seeing `seen`, when the job's output change count was `output`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Look {
+    pub generation: u64,
+    pub seen: Option<WaitSeen>,
+    pub output: u64,
+}
+
+/// A wait in progress.
+#[derive(Debug)]
+struct Wait {
+    seen: WaitSeen,
+    /// When it was first seen (wire timestamp).
+    since: String,
+    /// The job's output change count then.
+    output: u64,
+}
+
 #[derive(Debug)]
 struct Tracked {
-    /// The wait seen last, with when it was first seen (wire timestamp).
-    wait: Option<(WaitSeen, String)>,
+    wait: Option<Wait>,
+    /// Bumped when keys or input are sent.
+    generation: u64,
     interval: Duration,
     next_look: Instant,
-    /// The job's output change count when it was last looked at.
+    /// The job's output change count when the schedule last checked it.
     output_seen: u64,
 }
 
@@ -53,6 +76,7 @@ impl Tracked {
     fn new(now: Instant) -> Tracked {
         Tracked {
             wait: None,
+            generation: 0,
             interval: MIN_INTERVAL,
             next_look: now,
             output_seen: 0,
@@ -72,31 +96,50 @@ impl InputTracker {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records what a look at the job saw and returns since when it waits
-    /// (`None` when it does not). The next scheduled look comes sooner if
-    /// the state changed, later if it did not.
-    pub fn observe(&self, job_id: JobId, seen: Option<WaitSeen>, now: Instant) -> Option<String> {
-        let mut jobs = self.lock();
-        let tracked = jobs.entry(job_id).or_insert_with(|| Tracked::new(now));
-        let unchanged = tracked.wait.as_ref().map(|(wait, _)| *wait) == seen;
-        tracked.interval = if unchanged {
-            (tracked.interval * 2).min(MAX_INTERVAL)
-        } else {
-            MIN_INTERVAL
-        };
-        tracked.next_look = now + tracked.interval;
-        if !unchanged {
-            tracked.wait = seen.map(|wait| (wait, now_timestamp()));
-        }
-        tracked.wait.as_ref().map(|(_, since)| since.clone())
+    /// The job's generation, to take before a look (see [`Look`]).
+    pub fn generation(&self, job_id: JobId) -> u64 {
+        self.lock()
+            .get(&job_id)
+            .map_or(0, |tracked| tracked.generation)
     }
 
-    /// Keys or input went to the job: any wait it was in is over, and it
-    /// is looked at again on the next tick.
+    /// Records what a look at the job saw and returns since when it waits
+    /// (`None` when it does not). The next scheduled look comes sooner if
+    /// the state changed, later if it did not. A look older than the last
+    /// keys or input changes nothing.
+    pub fn observe(&self, job_id: JobId, look: Look, now: Instant) -> Option<String> {
+        let mut jobs = self.lock();
+        let tracked = jobs.entry(job_id).or_insert_with(|| Tracked::new(now));
+        if look.generation == tracked.generation {
+            let same_wait = match (&tracked.wait, look.seen) {
+                (Some(wait), Some(seen)) => wait.seen == seen && wait.output == look.output,
+                (None, None) => true,
+                _ => false,
+            };
+            tracked.interval = if same_wait {
+                (tracked.interval * 2).min(MAX_INTERVAL)
+            } else {
+                MIN_INTERVAL
+            };
+            tracked.next_look = now + tracked.interval;
+            if !same_wait {
+                tracked.wait = look.seen.map(|seen| Wait {
+                    seen,
+                    since: now_timestamp(),
+                    output: look.output,
+                });
+            }
+        }
+        tracked.wait.as_ref().map(|wait| wait.since.clone())
+    }
+
+    /// Keys or input went to the job: any wait it was in is over, looks
+    /// begun before are void, and it is looked at again on the next tick.
     pub fn input_sent(&self, job_id: JobId, now: Instant) {
         let mut jobs = self.lock();
         let tracked = jobs.entry(job_id).or_insert_with(|| Tracked::new(now));
         tracked.wait = None;
+        tracked.generation += 1;
         tracked.interval = MIN_INTERVAL;
         tracked.next_look = now;
     }
@@ -138,29 +181,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn since_stays_while_the_same_wait_lasts_and_restarts_after_input() {
-        let tracker = InputTracker::default();
-        let now = Instant::now();
-        let first = tracker.observe(job(0), Some(reading(7)), now).unwrap();
-        assert_eq!(
-            tracker.observe(job(0), Some(reading(7)), now).as_deref(),
-            Some(&*first)
-        );
-        assert_eq!(tracker.observe(job(0), None, now), None);
-        tracker.observe(job(0), Some(reading(7)), now).unwrap();
-        tracker.input_sent(job(0), now);
-        let entry = tracker.lock();
-        assert!(entry[&job(0)].wait.is_none());
+    fn look(tracker: &InputTracker, seen: Option<WaitSeen>, output: u64) -> Look {
+        Look {
+            generation: tracker.generation(job(0)),
+            seen,
+            output,
+        }
+    }
+
+    fn since(tracker: &InputTracker, seen: Option<WaitSeen>, output: u64) -> Option<String> {
+        tracker.observe(job(0), look(tracker, seen, output), Instant::now())
+    }
+
+    fn wait_of(tracker: &InputTracker) -> Option<(WaitSeen, u64)> {
+        tracker.lock()[&job(0)]
+            .wait
+            .as_ref()
+            .map(|wait| (wait.seen, wait.output))
     }
 
     #[test]
-    fn a_different_reader_is_a_new_wait() {
+    fn since_stays_while_the_same_wait_lasts() {
         let tracker = InputTracker::default();
-        let now = Instant::now();
-        tracker.observe(job(0), Some(reading(7)), now);
-        tracker.observe(job(0), Some(reading(8)), now);
-        assert_eq!(tracker.lock()[&job(0)].wait.as_ref().unwrap().0, reading(8));
+        let first = since(&tracker, Some(reading(7)), 0).unwrap();
+        assert_eq!(since(&tracker, Some(reading(7)), 0), Some(first));
+        assert_eq!(since(&tracker, None, 0), None);
+        assert_eq!(wait_of(&tracker), None);
+    }
+
+    #[test]
+    fn a_new_reader_or_new_output_is_a_new_wait() {
+        let tracker = InputTracker::default();
+        since(&tracker, Some(reading(7)), 0);
+        since(&tracker, Some(reading(8)), 0);
+        assert_eq!(wait_of(&tracker), Some((reading(8), 0)));
+        since(&tracker, Some(reading(8)), 3);
+        assert_eq!(wait_of(&tracker), Some((reading(8), 3)));
+    }
+
+    #[test]
+    fn input_ends_the_wait_and_voids_older_looks() {
+        let tracker = InputTracker::default();
+        since(&tracker, Some(reading(7)), 0);
+        let stale = look(&tracker, Some(reading(7)), 0);
+        tracker.input_sent(job(0), Instant::now());
+        assert_eq!(wait_of(&tracker), None);
+        assert_eq!(tracker.observe(job(0), stale, Instant::now()), None);
+        assert_eq!(wait_of(&tracker), None);
+        assert!(since(&tracker, Some(reading(7)), 0).is_some());
     }
 
     #[test]
@@ -171,7 +239,7 @@ mod tests {
         assert_eq!(tracker.due(&[(job(0), 0)], start), vec![job(0)]);
         let mut now = start;
         for _ in 0..10 {
-            tracker.observe(job(0), None, now);
+            tracker.observe(job(0), look(&tracker, None, 0), now);
             now += Duration::from_millis(1);
         }
         assert_eq!(tracker.lock()[&job(0)].interval, MAX_INTERVAL);
@@ -179,7 +247,7 @@ mod tests {
         // Output grew: due on this tick.
         assert_eq!(tracker.due(&[(job(0), 1)], now), vec![job(0)]);
         // A change of state brings the interval back down.
-        tracker.observe(job(0), Some(reading(7)), now);
+        tracker.observe(job(0), look(&tracker, Some(reading(7)), 1), now);
         assert_eq!(tracker.lock()[&job(0)].interval, MIN_INTERVAL);
         assert_eq!(
             tracker.due(&[(job(0), 1)], now + MIN_INTERVAL),
@@ -190,9 +258,8 @@ mod tests {
     #[test]
     fn jobs_no_longer_running_are_forgotten() {
         let tracker = InputTracker::default();
-        let now = Instant::now();
-        tracker.observe(job(0), Some(reading(7)), now);
-        tracker.due(&[(job(1), 0)], now);
+        since(&tracker, Some(reading(7)), 0);
+        tracker.due(&[(job(1), 0)], Instant::now());
         assert!(!tracker.lock().contains_key(&job(0)));
     }
 }

@@ -250,12 +250,18 @@ impl Service {
     }
 }
 
-/// A tmux failure on a job that passed the running check: its pane went
-/// away meanwhile, so the job is ending.
+/// A tmux failure on a job that passed the running check. If tmux no
+/// longer knows the pane, it went away meanwhile and the job is ending
+/// (`job_not_running`); anything else is the server's failure.
 fn pane_gone(job_id: JobId, err: TmuxError) -> ServiceError {
     match err {
-        TmuxError::Failed { .. } | TmuxError::NoServer => ServiceError::JobNotRunning(job_id),
-        err @ TmuxError::Spawn(_) => err.into(),
+        TmuxError::NoServer => ServiceError::JobNotRunning(job_id),
+        TmuxError::Failed { ref stderr, .. }
+            if stderr.contains("can't find") || stderr.contains("no current target") =>
+        {
+            ServiceError::JobNotRunning(job_id)
+        }
+        err => err.into(),
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! [`InputTracker`]: super::input_tracker::InputTracker
 
-use super::input_tracker::WaitSeen;
+use super::input_tracker::{Look, WaitSeen};
 use super::waiting::Window;
 use super::{Service, ServiceError, pane_gone, run_blocking};
 use crate::tmux::PaneScreen;
@@ -131,7 +131,9 @@ impl Service {
                 .pane_pid(job_id)
                 .await
                 .map_err(|err| pane_gone(job_id, err))?;
-            ProcessIdentity::of(pid).ok_or(ServiceError::JobNotRunning(job_id))?
+            run_blocking(move || ProcessIdentity::of(pid))
+                .await?
+                .ok_or(ServiceError::JobNotRunning(job_id))?
         };
         Ok((record, runner))
     }
@@ -152,10 +154,22 @@ impl Service {
         runner: ProcessIdentity,
         pane: Option<&PaneScreen>,
     ) -> Result<(Option<ForegroundProcess>, InputState), ServiceError> {
-        let probe = self.probe(job_id, runner).await?;
-        let since = self
-            .input
-            .observe(job_id, wait_seen(&probe), Instant::now());
+        let generation = self.input.generation(job_id);
+        let watcher = std::sync::Arc::clone(&self.watcher);
+        let job_dir = self.job_dir(job_id);
+        let (probe, output) = run_blocking(move || {
+            let output = watcher.changes(job_dir.path()).map_or(0, |c| c.output);
+            (terminal::probe(runner), output)
+        })
+        .await?;
+        let probe =
+            probe.map_err(|ProbeError::TerminalGone| ServiceError::JobNotRunning(job_id))?;
+        let look = Look {
+            generation,
+            seen: wait_seen(&probe),
+            output,
+        };
+        let since = self.input.observe(job_id, look, Instant::now());
         let foreground = probe.foreground.as_ref().map(|process| ForegroundProcess {
             pid: process.pid,
             command: process.command.clone(),
@@ -184,27 +198,46 @@ impl Service {
         ))
     }
 
-    async fn probe(
-        &self,
-        job_id: JobId,
-        runner: ProcessIdentity,
-    ) -> Result<TerminalProbe, ServiceError> {
-        run_blocking(move || terminal::probe(runner))
-            .await?
-            .map_err(|ProbeError::TerminalGone| ServiceError::JobNotRunning(job_id))
-    }
-
     /// One scheduled look at each running job that is due (see
     /// [`InputTracker`](super::input_tracker::InputTracker)), so `since`
     /// holds even when nobody asks.
     pub(super) async fn look_at_waiting_jobs(&self, running: &[JobId]) {
-        let watcher = std::sync::Arc::clone(&self.watcher);
-        let dirs: Vec<_> = running.iter().map(|id| (*id, self.job_dir(*id))).collect();
-        let Ok(counts) = run_blocking(move || {
-            dirs.iter()
-                .map(|(id, dir)| {
-                    let output = watcher.changes(dir.path()).map_or(0, |c| c.output);
-                    (*id, dir.runner(), output)
+        let output_counts: Vec<(JobId, u64)> = running
+            .iter()
+            .map(|id| {
+                let dir = self.job_dir(*id);
+                (
+                    *id,
+                    self.watcher.changes(dir.path()).map_or(0, |c| c.output),
+                )
+            })
+            .collect();
+        let due: Vec<(JobId, u64, u64)> = self
+            .input
+            .due(&output_counts, Instant::now())
+            .into_iter()
+            .filter_map(|id| {
+                let output = output_counts.iter().find(|(job, _)| *job == id)?.1;
+                Some((id, self.input.generation(id), output))
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let dirs: Vec<_> = due
+            .into_iter()
+            .map(|(id, generation, output)| (id, generation, output, self.job_dir(id)))
+            .collect();
+        let Ok(looks) = run_blocking(move || {
+            dirs.into_iter()
+                .filter_map(|(id, generation, output, dir)| {
+                    let probe = terminal::probe(dir.runner()?).ok()?;
+                    let look = Look {
+                        generation,
+                        seen: wait_seen(&probe),
+                        output,
+                    };
+                    Some((id, look))
                 })
                 .collect::<Vec<_>>()
         })
@@ -212,29 +245,9 @@ impl Service {
         else {
             return;
         };
-        let output_counts: Vec<(JobId, u64)> = counts
-            .iter()
-            .map(|(id, _, output)| (*id, *output))
-            .collect();
-        let due = self.input.due(&output_counts, Instant::now());
-        let runners: Vec<(JobId, ProcessIdentity)> = counts
-            .into_iter()
-            .filter_map(|(id, runner, _)| Some((id, runner?)))
-            .filter(|(id, _)| due.contains(id))
-            .collect();
-        let Ok(probes) = run_blocking(move || {
-            runners
-                .into_iter()
-                .filter_map(|(id, runner)| Some((id, terminal::probe(runner).ok()?)))
-                .collect::<Vec<_>>()
-        })
-        .await
-        else {
-            return;
-        };
         let now = Instant::now();
-        for (job_id, probe) in probes {
-            self.input.observe(job_id, wait_seen(&probe), now);
+        for (job_id, look) in looks {
+            self.input.observe(job_id, look, now);
         }
     }
 }
