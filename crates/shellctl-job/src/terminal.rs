@@ -32,7 +32,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::stat::{major, minor};
 use nix::sys::termios::{LocalFlags, tcgetattr};
 use nix::unistd::Pid;
-use shellctl_proto::InputKind;
+use shellctl_proto::{InputKind, SignalName, SignalTarget};
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -624,26 +624,19 @@ impl ProcessView {
 
 // ----- signals -------------------------------------------------------------
 
-/// Who gets a signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalTarget {
-    /// The terminal's foreground process group (the script's group when
-    /// the runner holds the foreground).
-    Foreground,
-    /// The script's process group and every process below the runner in
-    /// the process tree. A process that left the tree before (a double
-    /// fork, whose parent exited) is not found.
-    Job,
-}
-
 /// Sends `signal` to the job's processes as `target` says, never to the
 /// runner. Returns how many processes or groups were signalled; 0 means
 /// the script has no process left to signal.
+///
+/// `Job` means the script's process group and every process below the
+/// runner in the process tree; a process that left the tree before (a
+/// double fork, whose parent exited) is not found.
 pub fn signal_job(
     runner: ProcessIdentity,
-    signal: Signal,
+    signal: SignalName,
     target: SignalTarget,
 ) -> Result<usize, ProbeError> {
+    let signal = nix_signal(signal);
     let stat = runner_stat(runner)?;
     let script_group = script_group(runner.pid, &stat)
         .filter(|group| !foreground_members(runner.pid, *group).is_empty());
@@ -667,6 +660,22 @@ pub fn signal_job(
             }
             Ok(signalled)
         }
+    }
+}
+
+fn nix_signal(name: SignalName) -> Signal {
+    match name {
+        SignalName::INT => Signal::SIGINT,
+        SignalName::TERM => Signal::SIGTERM,
+        SignalName::HUP => Signal::SIGHUP,
+        SignalName::QUIT => Signal::SIGQUIT,
+        SignalName::KILL => Signal::SIGKILL,
+        SignalName::USR1 => Signal::SIGUSR1,
+        SignalName::USR2 => Signal::SIGUSR2,
+        SignalName::STOP => Signal::SIGSTOP,
+        SignalName::CONT => Signal::SIGCONT,
+        SignalName::WINCH => Signal::SIGWINCH,
+        SignalName::ALRM => Signal::SIGALRM,
     }
 }
 

@@ -51,13 +51,13 @@ pub fn validate_env(env: &EnvOverlay) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn default_timeout() -> f64 {
+pub(crate) fn default_timeout() -> f64 {
     DEFAULT_TIMEOUT_SECONDS
 }
-fn default_output_limit() -> u32 {
+pub(crate) fn default_output_limit() -> u32 {
     DEFAULT_OUTPUT_LIMIT
 }
-fn default_idle_flush() -> f64 {
+pub(crate) fn default_idle_flush() -> f64 {
     DEFAULT_IDLE_FLUSH_SECONDS
 }
 fn default_grace() -> f64 {

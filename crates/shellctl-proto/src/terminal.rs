@@ -12,7 +12,7 @@ use crate::limits::{
     DEFAULT_IDLE_FLUSH_SECONDS, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT_SECONDS,
     MAX_TERMINAL_DIMENSION,
 };
-use crate::requests::validate_window;
+use crate::requests::{default_idle_flush, default_output_limit, default_timeout, validate_window};
 use crate::status::JobStatus;
 use crate::validate::{Validate, int_in_range};
 use serde::{Deserialize, Serialize};
@@ -165,16 +165,6 @@ pub struct ScreenView {
     pub foreground: Option<ForegroundProcess>,
     /// Whether and how the job waits for input.
     pub input: InputState,
-}
-
-fn default_timeout() -> f64 {
-    DEFAULT_TIMEOUT_SECONDS
-}
-fn default_output_limit() -> u32 {
-    DEFAULT_OUTPUT_LIMIT
-}
-fn default_idle_flush() -> f64 {
-    DEFAULT_IDLE_FLUSH_SECONDS
 }
 
 /// Body of `POST /v1/jobs/{id}/keys`: keys to press, then an output window

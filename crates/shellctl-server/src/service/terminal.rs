@@ -14,8 +14,7 @@ use shellctl_job::process::ProcessIdentity;
 use shellctl_job::terminal::{self, ProbeError, TerminalProbe};
 use shellctl_proto::{
     Cursor, ForegroundProcess, InputKind, InputState, InputStateView, JobId, JobResult,
-    JobStatusView, KeysRequest, ResizeRequest, ScreenQuery, ScreenView, SignalName, SignalRequest,
-    SignalTarget,
+    JobStatusView, KeysRequest, ResizeRequest, ScreenQuery, ScreenView, SignalRequest,
 };
 use std::time::Instant;
 use unicode_width::UnicodeWidthChar;
@@ -82,14 +81,10 @@ impl Service {
         request: SignalRequest,
     ) -> Result<JobStatusView, ServiceError> {
         let (_, runner) = self.live_terminal(job_id).await?;
-        let signal = nix_signal(request.signal);
-        let target = match request.target {
-            SignalTarget::Foreground => terminal::SignalTarget::Foreground,
-            SignalTarget::Job => terminal::SignalTarget::Job,
-        };
-        let signalled = run_blocking(move || terminal::signal_job(runner, signal, target))
-            .await?
-            .map_err(|ProbeError::TerminalGone| ServiceError::JobNotRunning(job_id))?;
+        let signalled =
+            run_blocking(move || terminal::signal_job(runner, request.signal, request.target))
+                .await?
+                .map_err(|ProbeError::TerminalGone| ServiceError::JobNotRunning(job_id))?;
         if signalled == 0 {
             // The script is not running (it ended; the job is about to).
             return Err(ServiceError::JobNotRunning(job_id));
@@ -280,23 +275,6 @@ fn prompt_of(pane: &PaneScreen) -> String {
     }
     prompt.extend(std::iter::repeat_n(' ', cursor.saturating_sub(width)));
     prompt
-}
-
-fn nix_signal(name: SignalName) -> nix::sys::signal::Signal {
-    use nix::sys::signal::Signal;
-    match name {
-        SignalName::INT => Signal::SIGINT,
-        SignalName::TERM => Signal::SIGTERM,
-        SignalName::HUP => Signal::SIGHUP,
-        SignalName::QUIT => Signal::SIGQUIT,
-        SignalName::KILL => Signal::SIGKILL,
-        SignalName::USR1 => Signal::SIGUSR1,
-        SignalName::USR2 => Signal::SIGUSR2,
-        SignalName::STOP => Signal::SIGSTOP,
-        SignalName::CONT => Signal::SIGCONT,
-        SignalName::WINCH => Signal::SIGWINCH,
-        SignalName::ALRM => Signal::SIGALRM,
-    }
 }
 
 #[cfg(test)]
