@@ -168,15 +168,19 @@ fn hand_terminal_to_child(command: &mut Command) {
     }
 }
 
-/// The parent's claim of the terminal for the child's group (it may come
-/// after the child's own; claiming twice is harmless).
+/// The parent's claim of the terminal for the child's group, when the
+/// child's own failed (the runner's group still holds it). Only then: once
+/// the script runs, it may have given the terminal to a group of its own
+/// (an interactive shell running a command), which must keep it.
 fn give_terminal_to(child: u32) {
     let Ok(pid) = i32::try_from(child) else {
         return;
     };
-    with_ttou_blocked(|| {
-        let _claimed = tcsetpgrp(terminal(), Pid::from_raw(pid));
-    });
+    if tcgetpgrp(terminal()).is_ok_and(|group| group == getpgrp()) {
+        with_ttou_blocked(|| {
+            let _claimed = tcsetpgrp(terminal(), Pid::from_raw(pid));
+        });
+    }
 }
 
 /// Runs `claim` with `SIGTTOU` blocked: a process outside the terminal's

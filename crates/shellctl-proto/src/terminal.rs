@@ -153,7 +153,8 @@ pub struct ScreenView {
     pub cursor: Cursor,
     /// Whether a full-screen program switched to the alternate screen.
     pub alternate_screen: bool,
-    /// The terminal's title, as the program set it.
+    /// The terminal's title as a program set it (OSC 0 or 2); until one
+    /// does, tmux's default, the host's name.
     pub title: String,
     /// Exactly `rows` visible lines, top first, trailing spaces trimmed.
     pub lines: Vec<String>,
