@@ -23,7 +23,7 @@
 use shellctl_job::terminal::TerminalMode;
 use shellctl_proto::JobId;
 use shellctl_proto::timestamp::now_timestamp;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -147,18 +147,19 @@ impl InputTracker {
     /// The running jobs (with their output change counts) due for a look
     /// now: their output grew since the last look, or their interval
     /// passed. Jobs no longer running are forgotten.
-    pub fn due(&self, running: &[(JobId, u64)], now: Instant) -> Vec<JobId> {
+    /// Each comes with its generation and output count, for its [`Look`].
+    pub fn due(&self, running: &[(JobId, u64)], now: Instant) -> Vec<(JobId, u64, u64)> {
         let mut jobs = self.lock();
-        jobs.retain(|job_id, _| running.iter().any(|(id, _)| id == job_id));
+        let live: HashSet<JobId> = running.iter().map(|(job_id, _)| *job_id).collect();
+        jobs.retain(|job_id, _| live.contains(job_id));
         running
             .iter()
-            .filter(|(job_id, output)| {
-                let tracked = jobs.entry(*job_id).or_insert_with(|| Tracked::new(now));
-                let grew = tracked.output_seen != *output;
-                tracked.output_seen = *output;
-                grew || now >= tracked.next_look
+            .filter_map(|&(job_id, output)| {
+                let tracked = jobs.entry(job_id).or_insert_with(|| Tracked::new(now));
+                let grew = tracked.output_seen != output;
+                tracked.output_seen = output;
+                (grew || now >= tracked.next_look).then_some((job_id, tracked.generation, output))
             })
-            .map(|(job_id, _)| *job_id)
             .collect()
     }
 }
@@ -236,7 +237,7 @@ mod tests {
         let tracker = InputTracker::default();
         let start = Instant::now();
         // New jobs are due at once.
-        assert_eq!(tracker.due(&[(job(0), 0)], start), vec![job(0)]);
+        assert_eq!(tracker.due(&[(job(0), 0)], start), vec![(job(0), 0, 0)]);
         let mut now = start;
         for _ in 0..10 {
             tracker.observe(job(0), look(&tracker, None, 0), now);
@@ -245,13 +246,13 @@ mod tests {
         assert_eq!(tracker.lock()[&job(0)].interval, MAX_INTERVAL);
         assert!(tracker.due(&[(job(0), 0)], now).is_empty());
         // Output grew: due on this tick.
-        assert_eq!(tracker.due(&[(job(0), 1)], now), vec![job(0)]);
+        assert_eq!(tracker.due(&[(job(0), 1)], now), vec![(job(0), 0, 1)]);
         // A change of state brings the interval back down.
         tracker.observe(job(0), look(&tracker, Some(reading(7)), 1), now);
         assert_eq!(tracker.lock()[&job(0)].interval, MIN_INTERVAL);
         assert_eq!(
             tracker.due(&[(job(0), 1)], now + MIN_INTERVAL),
-            vec![job(0)]
+            vec![(job(0), 0, 1)]
         );
     }
 

@@ -207,15 +207,7 @@ impl Service {
                 )
             })
             .collect();
-        let due: Vec<(JobId, u64, u64)> = self
-            .input
-            .due(&output_counts, Instant::now())
-            .into_iter()
-            .filter_map(|id| {
-                let output = output_counts.iter().find(|(job, _)| *job == id)?.1;
-                Some((id, self.input.generation(id), output))
-            })
-            .collect();
+        let due = self.input.due(&output_counts, Instant::now());
         if due.is_empty() {
             return;
         }
