@@ -285,10 +285,10 @@ impl Running {
     }
 
     fn poll_exit(&mut self) -> bool {
-        if self.exit.is_none() {
-            if let Ok(Some(status)) = self.proc.child.try_wait() {
-                self.exit = Some(status);
-            }
+        if self.exit.is_none()
+            && let Ok(Some(status)) = self.proc.child.try_wait()
+        {
+            self.exit = Some(status);
         }
         self.exit.is_some()
     }

@@ -55,10 +55,10 @@ pub fn command_slug_parts(command: &str) -> Vec<String> {
         else {
             return vec!["cmd".to_owned()];
         };
-        if let Some(last) = preview.last_mut() {
-            if char_len(last) > remaining {
-                *last = cut(last, remaining);
-            }
+        if let Some(last) = preview.last_mut()
+            && char_len(last) > remaining
+        {
+            *last = cut(last, remaining);
         }
     }
     let preview: Vec<String> = preview.into_iter().filter(|p| !p.is_empty()).collect();

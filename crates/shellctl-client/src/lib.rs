@@ -1,7 +1,9 @@
 //! Async client SDK for the shellctl HTTP API, version 1.
 //!
-//! [`ShellctlClient`] covers every v1 route, and the terminal routes beside
-//! them (screen, input state, keys, signal, resize). Like the reference's Python
+//! [`ShellctlClient`] covers every v1 route, the terminal routes beside
+//! them (screen, input state, keys, signal, resize) and the agent routes
+//! (detail, wait-for, log search, digest; labels, idempotency keys and
+//! deadlines of `run`; the label filter of `list`). Like the reference's Python
 //! SDK, it keeps the output-window knobs (`output_limit`,
 //! `idle_flush_seconds`) on the client, so calls stay short. Errors are one
 //! enum, [`ClientError`]: an API error carries the HTTP status and the
@@ -31,10 +33,11 @@ use shellctl_proto::limits::{
     DEFAULT_OUTPUT_LIMIT,
 };
 use shellctl_proto::{
-    DeleteJobResponse, EnvOverlay, EnvPreset, HealthResponse, InputJobRequest, InputStateView,
-    JobInfo, JobResult, JobStatus, JobStatusView, KeysRequest, ListJobsResponse, ResizeRequest,
-    RunJobRequest, ScreenView, SignalName, SignalRequest, SignalTarget, TerminalSize,
-    TerminateJobRequest, WaitJobRequest,
+    DeleteJobResponse, DigestRequest, DigestView, EnvOverlay, EnvPreset, HealthResponse,
+    InputJobRequest, InputStateView, JobDetail, JobInfo, JobResult, JobStatus, JobStatusView,
+    KeysRequest, ListJobsQuery, ListJobsResponse, LogSearchResponse, ResizeRequest, RunJobRequest,
+    ScreenView, SignalName, SignalRequest, SignalTarget, TerminalSize, TerminateJobRequest,
+    WaitForRequest, WaitForResult, WaitJobRequest,
 };
 use std::time::Duration;
 
@@ -102,6 +105,19 @@ pub struct RunOptions {
     /// `none` opts out of the server's `--env-preset`. `None` sends no
     /// field, so the server's default applies.
     pub env_preset: Option<EnvPreset>,
+    /// A label to find the job by later (`list` with a label filter); not
+    /// in the reference API.
+    pub label: Option<String>,
+    /// An idempotency key: a second `run` with the same key starts nothing
+    /// and answers for the first job (a different script with the same key
+    /// is a `409 idempotency_conflict`); not in the reference API.
+    pub idempotency_key: Option<String>,
+    /// Seconds the script may run before it is terminated; not in the
+    /// reference API.
+    pub max_runtime_seconds: Option<f64>,
+    /// Seconds the job may go without output before it is terminated; not
+    /// in the reference API.
+    pub idle_timeout_seconds: Option<f64>,
 }
 
 /// A client of one shellctl server.
@@ -231,6 +247,10 @@ impl ShellctlClient {
         request.env = options.env;
         request.terminal = options.terminal;
         request.env_preset = options.env_preset;
+        request.label = options.label;
+        request.idempotency_key = options.idempotency_key;
+        request.max_runtime_seconds = options.max_runtime_seconds;
+        request.idle_timeout_seconds = options.idle_timeout_seconds;
         if let Some(timeout) = options.timeout {
             request.timeout = timeout;
         }
@@ -308,18 +328,85 @@ impl ShellctlClient {
         status: Option<JobStatus>,
         limit: Option<u32>,
     ) -> Result<Vec<JobInfo>, ClientError> {
-        let mut query: Vec<(&str, String)> = vec![(
-            "limit",
-            limit
-                .unwrap_or(shellctl_proto::limits::DEFAULT_LIST_LIMIT)
-                .to_string(),
-        )];
-        if let Some(status) = status {
-            query.push(("status", status.as_str().to_owned()));
+        let query = ListJobsQuery {
+            status,
+            label: None,
+            limit: limit.unwrap_or(shellctl_proto::limits::DEFAULT_LIST_LIMIT),
+        };
+        self.list_jobs(&query).await
+    }
+
+    /// `GET /v1/jobs` with every filter of `query` (status, label, limit):
+    /// newest first. The label filter is not in the reference API.
+    pub async fn list_jobs(&self, query: &ListJobsQuery) -> Result<Vec<JobInfo>, ClientError> {
+        let mut pairs: Vec<(&str, String)> = vec![("limit", query.limit.to_string())];
+        if let Some(status) = query.status {
+            pairs.push(("status", status.as_str().to_owned()));
         }
-        let builder = self.request(Method::GET, "/v1/jobs", None)?.query(&query);
+        if let Some(label) = &query.label {
+            pairs.push(("label", label.clone()));
+        }
+        let builder = self.request(Method::GET, "/v1/jobs", None)?.query(&pairs);
         let list: ListJobsResponse = self.send(builder).await?;
         Ok(list.jobs)
+    }
+
+    /// `GET /v1/jobs/{id}/detail`: everything the server knows of a job
+    /// (label, script, cwd, deadlines, why it ended, …).
+    pub async fn detail(&self, job_id: &str) -> Result<JobDetail, ClientError> {
+        let path = format!("/v1/jobs/{}/detail", segment(job_id)?);
+        self.send(self.request(Method::GET, &path, None)?).await
+    }
+
+    /// `POST /v1/jobs/{id}/wait-for`: waits until one of the request's
+    /// conditions holds (the job ended, a pattern matched, the job waits
+    /// for input, output went idle) or its timeout passes. The request is
+    /// sent as given: its window knobs, not the client's, apply.
+    pub async fn wait_for(
+        &self,
+        job_id: &str,
+        request: &WaitForRequest,
+    ) -> Result<WaitForResult, ClientError> {
+        self.post(
+            &format!("/v1/jobs/{}/wait-for", segment(job_id)?),
+            request,
+            Some(request.timeout),
+        )
+        .await
+    }
+
+    /// `GET /v1/jobs/{id}/log/search`: the lines of the job's whole log
+    /// that match `pattern` (a regular expression), at most `limit` of them
+    /// (`None`: the server's default, 100).
+    pub async fn search_log(
+        &self,
+        job_id: &str,
+        pattern: &str,
+        limit: Option<u32>,
+    ) -> Result<LogSearchResponse, ClientError> {
+        let path = format!("/v1/jobs/{}/log/search", segment(job_id)?);
+        let mut query = vec![("pattern", pattern.to_owned())];
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let builder = self.request(Method::GET, &path, None)?.query(&query);
+        self.send(builder).await
+    }
+
+    /// `POST /v1/jobs/{id}/digest`: the output from `request.offset` (to
+    /// `end_offset` or the log's end) rendered within a byte budget, every
+    /// cut marked.
+    pub async fn digest(
+        &self,
+        job_id: &str,
+        request: &DigestRequest,
+    ) -> Result<DigestView, ClientError> {
+        self.post(
+            &format!("/v1/jobs/{}/digest", segment(job_id)?),
+            request,
+            None,
+        )
+        .await
     }
 
     /// `POST /v1/jobs/{id}/terminate`.

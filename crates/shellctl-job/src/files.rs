@@ -13,13 +13,17 @@
 //!   exit          `<code>\n<ended_at>\n`, written atomically by the runner
 //!   pipe-drained  the pipe side reached EOF and flushed `output.log`
 //!   pipe-failed   the pipe side could not write the log
+//!   deadline      the runner is ending the job for a deadline: `max_runtime`
+//!                 or `idle_timeout` (written before it signals the script)
 //!   sync          FIFO: the pipe side tells the runner all output arrived
 //! ```
 
 use crate::layout::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
+use crate::lifecycle::TerminateCause;
 use crate::process::ProcessIdentity;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
+use shellctl_proto::TerminalSize;
 use shellctl_term::SYNC_SEQUENCE;
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -48,17 +52,31 @@ pub const SYNC: &str = "sync";
 /// The runner's identity: the terminal's session leader, the root of the
 /// job's processes.
 pub const RUNNER: &str = "runner";
+/// Marker: the runner is ending the job because a deadline passed; holds
+/// which one ([`TerminateCause`]'s spelling).
+pub const DEADLINE: &str = "deadline";
 
 /// Longest the runner waits for the pipe side to confirm the output.
 const SYNC_WAIT_MS: u16 = 30_000;
 
-/// What the runner needs besides the script.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the runner needs besides the script, and what the job was started
+/// with. Fields added after the first release are optional, so a spec
+/// written by an older server still reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
     /// Directory to run the script in.
     pub cwd: PathBuf,
     /// Variables laid over the inherited environment.
     pub env: BTreeMap<String, String>,
+    /// Milliseconds the script may run before the runner ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runtime_ms: Option<u64>,
+    /// Milliseconds without output before the runner ends the script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
+    /// The terminal size the job was started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<TerminalSize>,
 }
 
 /// The runner's record of how the script ended.
@@ -269,6 +287,24 @@ impl JobDir {
         fs::rename(temp, self.file(EXIT))
     }
 
+    /// Records that the runner is ending the job for `cause` (atomically,
+    /// so a reader never sees it half-written).
+    pub fn record_deadline(&self, cause: TerminateCause) -> io::Result<()> {
+        let temp = self.file(".deadline.tmp");
+        write_private(&temp, format!("{}\n", cause.as_str()).as_bytes())?;
+        fs::rename(temp, self.file(DEADLINE))
+    }
+
+    /// The deadline that ended the job, if the runner recorded one (an
+    /// unreadable or unknown record counts as none).
+    pub fn deadline(&self) -> Option<TerminateCause> {
+        fs::read_to_string(self.file(DEADLINE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// The exit record, if the runner wrote one.
     pub fn read_exit(&self) -> io::Result<Option<ExitMarker>> {
         let text = match fs::read_to_string(self.file(EXIT)) {
@@ -371,6 +407,7 @@ mod tests {
         let spec = JobSpec {
             cwd: "/".into(),
             env: BTreeMap::new(),
+            ..JobSpec::default()
         };
         dir.populate("echo", &spec).unwrap();
         (root, dir)
@@ -382,6 +419,7 @@ mod tests {
         let spec = JobSpec {
             cwd: "/".into(),
             env: BTreeMap::new(),
+            ..JobSpec::default()
         };
         let path = root.path().join("j");
         let made = JobDir::create_populated(&path, "echo", &spec).unwrap();

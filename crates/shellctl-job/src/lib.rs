@@ -18,6 +18,8 @@
 //!   cannot be fooled by a recycled pid;
 //! - [`terminal`]: the job's terminal read from `/proc` (its foreground,
 //!   whether it waits for input, its mode) and signals to its processes;
+//! - [`deadlines`]: the job's runtime and idle deadlines, enforced by the
+//!   runner so they hold while the server is down;
 //! - [`runner`] and [`pipe_side`]: the job-side processes, which the
 //!   `shellctl` binary runs as `job-runner` (hidden) and
 //!   `sanitize-pty --job-id …`.
@@ -25,6 +27,7 @@
 //! Everything here blocks; the async server calls it on blocking threads.
 //! `ARCHITECTURE.md` at the repository root draws the whole picture.
 
+pub mod deadlines;
 pub mod files;
 pub mod layout;
 pub mod lifecycle;
@@ -37,4 +40,4 @@ pub mod terminal;
 pub use files::{ExitMarker, JobDir, JobSpec};
 pub use layout::{LayoutError, StateLayout};
 pub use lifecycle::{Ending, FailureReason, MonitorVerdict};
-pub use store::{JobRecord, Store, StoreError};
+pub use store::{InsertError, JobRecord, NewJob, Store, StoreError};

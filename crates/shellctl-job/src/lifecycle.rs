@@ -16,7 +16,7 @@
 
 use crate::files::{ExitMarker, JobDir};
 use crate::store::{Store, StoreError};
-use shellctl_proto::{JobId, JobStatus};
+use shellctl_proto::{EndReason, JobId, JobStatus};
 use std::fmt;
 use std::io;
 use std::str::FromStr;
@@ -88,8 +88,9 @@ pub enum Ending {
         /// The script's exit code.
         exit_code: i32,
     },
-    /// Terminated on request (the session was killed after the grace).
-    Terminated,
+    /// Terminated: on request (the session was killed after the grace), or
+    /// by the runner for a deadline.
+    Terminated(TerminateCause),
     /// Start-up failed or the pipe side died.
     Failed(FailureReason),
     /// The session vanished with no exit recorded. Also recorded as
@@ -110,10 +111,71 @@ impl Ending {
     pub fn status(self) -> JobStatus {
         match self {
             Ending::Exited { .. } => JobStatus::Exited,
-            Ending::Terminated => JobStatus::Terminated,
+            Ending::Terminated(_) => JobStatus::Terminated,
             Ending::Failed(_) => JobStatus::Failed,
             Ending::Lost => JobStatus::Lost,
         }
+    }
+
+    /// Why the job ended, as `detail` reports it (before the terminate rule:
+    /// [`Store::settle`] records `terminate` for an ending that is a
+    /// terminate's doing).
+    pub fn end_reason(self) -> EndReason {
+        match self {
+            Ending::Exited { .. } => EndReason::Exit,
+            Ending::Terminated(cause) => cause.end_reason(),
+            Ending::Failed(FailureReason::StartFailed) => EndReason::StartFailed,
+            Ending::Failed(FailureReason::StartInterrupted) => EndReason::StartInterrupted,
+            Ending::Failed(FailureReason::PipeFailed) => EndReason::PipeFailed,
+            Ending::Lost => EndReason::Lost,
+        }
+    }
+}
+
+/// Who ended a `terminated` job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TerminateCause {
+    /// A terminate (or forced delete) request.
+    Request,
+    /// The runner: `max_runtime_seconds` passed.
+    MaxRuntime,
+    /// The runner: no output for `idle_timeout_seconds`.
+    IdleTimeout,
+}
+
+impl TerminateCause {
+    /// The spelling in the `deadline` marker (the same as the end reason).
+    pub fn as_str(self) -> &'static str {
+        self.end_reason().as_str()
+    }
+
+    /// The end reason it records.
+    pub fn end_reason(self) -> EndReason {
+        match self {
+            TerminateCause::Request => EndReason::Terminate,
+            TerminateCause::MaxRuntime => EndReason::MaxRuntime,
+            TerminateCause::IdleTimeout => EndReason::IdleTimeout,
+        }
+    }
+}
+
+/// A `deadline` marker holding no cause this version knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown terminate cause {0:?}")]
+pub struct UnknownTerminateCause(pub String);
+
+impl FromStr for TerminateCause {
+    type Err = UnknownTerminateCause;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        [
+            TerminateCause::Request,
+            TerminateCause::MaxRuntime,
+            TerminateCause::IdleTimeout,
+        ]
+        .into_iter()
+        .find(|cause| cause.as_str() == raw)
+        .ok_or_else(|| UnknownTerminateCause(raw.to_owned()))
     }
 }
 
@@ -140,7 +202,8 @@ pub fn committable_exit(job_dir: &JobDir) -> io::Result<Option<ExitMarker>> {
 }
 
 /// Applies the exit-commit rule: settles the job as exited if its exit is
-/// committable. Returns whether this call ended the job (false when the
+/// committable (as terminated, with the deadline as its cause, when the
+/// runner ended the script for a deadline). Returns whether this call ended the job (false when the
 /// rule does not hold yet or another writer settled it first). Run by the
 /// pipe side right after draining, and by the server for an exit whose
 /// pipe side died between draining and committing.
@@ -150,13 +213,16 @@ pub fn commit_recorded_exit(
     job_id: JobId,
 ) -> Result<bool, SettleError> {
     match committable_exit(job_dir)? {
-        Some(exit) => Ok(store.settle(
-            job_id,
-            Ending::Exited {
-                exit_code: exit.exit_code,
-            },
-            &exit.ended_at,
-        )?),
+        Some(exit) => {
+            // A deadline the runner enforced makes the exit its doing.
+            let ending = match job_dir.deadline() {
+                Some(cause) => Ending::Terminated(cause),
+                None => Ending::Exited {
+                    exit_code: exit.exit_code,
+                },
+            };
+            Ok(store.settle(job_id, ending, &exit.ended_at)?)
+        }
         None => Ok(false),
     }
 }

@@ -22,8 +22,11 @@
 //! starting it; caught signals are reset to their default on exec.
 //!
 //! The runner records its own identity (`runner`) before the gate, so the
-//! server can find the job's terminal and processes from it.
+//! server can find the job's terminal and processes from it. While the
+//! script runs, a thread of the runner enforces the job's deadlines
+//! ([`crate::deadlines`]).
 
+use crate::deadlines::{DeadlineWatch, Deadlines};
 use crate::files::{ExitMarker, JobDir, SCRIPT};
 use crate::process::ProcessIdentity;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
@@ -37,6 +40,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 /// Exit code recorded when the job's `cwd` cannot be entered.
 pub const EXIT_BAD_CWD: i32 = 111;
@@ -106,11 +110,18 @@ fn run_script(job_dir: &JobDir) -> i32 {
     if controls_terminal {
         hand_terminal_to_child(&mut command);
     }
+    let deadlines = Deadlines::of(&spec);
+    let started = Instant::now();
     let status = command.spawn().and_then(|mut child| {
         if controls_terminal {
             give_terminal_to(child.id());
         }
-        child.wait()
+        let watch = DeadlineWatch::start(job_dir, deadlines, child.id(), started);
+        let status = child.wait();
+        if let Some(watch) = watch {
+            watch.finish();
+        }
+        status
     });
     if controls_terminal {
         take_terminal_back();
@@ -151,7 +162,8 @@ fn hand_terminal_to_child(command: &mut Command) {
     // SAFETY: the closure runs in the forked child before exec and calls
     // only async-signal-safe functions (sigprocmask, tcsetpgrp, getpid);
     // it allocates nothing and touches no lock. The runner is
-    // single-threaded, so no other thread's state is copied half-done.
+    // single-threaded until the script is spawned (the deadline thread
+    // starts after), so no other thread's state is copied half-done.
     unsafe {
         command.pre_exec(|| {
             let stdin = BorrowedFd::borrow_raw(0);

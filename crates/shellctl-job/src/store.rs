@@ -17,7 +17,7 @@
 use crate::layout::PRIVATE_FILE_MODE;
 use crate::lifecycle::{Ending, FailureReason};
 use rusqlite::{Connection, OptionalExtension, params};
-use shellctl_proto::{JobId, JobStatus};
+use shellctl_proto::{EndReason, JobId, JobStatus};
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -34,7 +34,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Version 1 is the schema shellctl shipped before the schema had a
 /// version. Its statements are idempotent, so an unversioned database of
 /// that era (version 0 with the table present) migrates to 1 unchanged.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY NOT NULL,
     status TEXT NOT NULL,
@@ -46,10 +47,19 @@ CREATE TABLE IF NOT EXISTS jobs (
     terminate_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status);
-"];
+",
+    "
+ALTER TABLE jobs ADD COLUMN label TEXT;
+ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+ALTER TABLE jobs ADD COLUMN end_reason TEXT;
+CREATE INDEX jobs_by_label ON jobs(label) WHERE label IS NOT NULL;
+CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs(idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+",
+];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const _: () = assert!(
     MIGRATIONS.len() == SCHEMA_VERSION as usize,
     "one migration per schema version"
@@ -112,6 +122,33 @@ pub struct JobRecord {
     pub ended_at: Option<String>,
     /// Why a `failed` job failed.
     pub failure: Option<FailureReason>,
+    /// Why the job ended, once it did (none for jobs ended before schema
+    /// version 2).
+    pub end_reason: Option<EndReason>,
+    /// The job's label.
+    pub label: Option<String>,
+    /// The job's idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+/// What a new job's row holds besides its id and creation time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewJob {
+    /// The label to find it by.
+    pub label: Option<String>,
+    /// The idempotency key; unique among existing rows.
+    pub idempotency_key: Option<String>,
+}
+
+/// A row could not be inserted.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// Another row holds the idempotency key; this is its job.
+    #[error("idempotency key taken by job {0}")]
+    KeyTaken(JobId),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The job table.
@@ -166,13 +203,64 @@ impl Store {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Inserts a new job in `created`.
-    pub fn insert(&self, job_id: JobId, created_at: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO jobs (job_id, status, created_at) VALUES (?1, ?2, ?3)",
-            params![job_id.as_str(), JobStatus::Created.as_str(), created_at],
-        )?;
-        Ok(())
+    /// Inserts a new job in `created`. A taken idempotency key inserts
+    /// nothing and names the job that holds it (the unique index decides,
+    /// so two concurrent inserts with one key cannot both succeed).
+    pub fn insert(&self, job_id: JobId, created_at: &str, job: &NewJob) -> Result<(), InsertError> {
+        let conn = self.conn();
+        let inserted = conn.execute(
+            "INSERT INTO jobs (job_id, status, created_at, label, idempotency_key)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                job_id.as_str(),
+                JobStatus::Created.as_str(),
+                created_at,
+                job.label,
+                job.idempotency_key
+            ],
+        );
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                let holder = job
+                    .idempotency_key
+                    .as_deref()
+                    .map(|key| Self::job_with_key(&conn, key))
+                    .transpose()?
+                    .flatten();
+                match holder {
+                    Some(holder) => Err(InsertError::KeyTaken(holder)),
+                    None => Err(
+                        StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, None)).into(),
+                    ),
+                }
+            }
+            Err(err) => Err(StoreError::from(err).into()),
+        }
+    }
+
+    /// The job holding an idempotency key, if any.
+    pub fn find_by_idempotency_key(&self, key: &str) -> Result<Option<JobId>, StoreError> {
+        Self::job_with_key(&self.conn(), key)
+    }
+
+    fn job_with_key(conn: &Connection, key: &str) -> Result<Option<JobId>, StoreError> {
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT job_id FROM jobs WHERE idempotency_key = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()?;
+        id.map(|id| {
+            JobId::parse(&id).map_err(|e| StoreError::Corrupt {
+                job_id: id.clone(),
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
     }
 
     /// `created → starting`. Returns whether the row changed.
@@ -233,7 +321,7 @@ impl Store {
         let (exit_code, failure) = match ending {
             Ending::Exited { exit_code } => (Some(exit_code), None),
             Ending::Failed(reason) => (None, Some(reason.as_str())),
-            Ending::Terminated | Ending::Lost => (None, None),
+            Ending::Terminated(_) | Ending::Lost => (None, None),
         };
         let is_exit = matches!(ending, Ending::Exited { .. });
         self.update(
@@ -243,7 +331,8 @@ impl Store {
                    exit_code = CASE WHEN ?3 AND terminate_requested THEN NULL ELSE ?5 END,
                    failure = ?6,
                    started_at = CASE WHEN ?8 THEN COALESCE(started_at, ?7) ELSE started_at END,
-                   ended_at = ?7
+                   ended_at = ?7,
+                   end_reason = CASE WHEN ?3 AND terminate_requested THEN ?10 ELSE ?9 END
                  WHERE job_id = ?1 AND status IN {}",
                 live_statuses_sql()
             ),
@@ -255,7 +344,9 @@ impl Store {
                 exit_code,
                 failure,
                 ended_at,
-                is_exit
+                is_exit,
+                ending.end_reason().as_str(),
+                EndReason::Terminate.as_str()
             ],
         )
     }
@@ -277,19 +368,22 @@ impl Store {
         row.map(RawRecord::into_record).transpose()
     }
 
-    /// Jobs newest first, optionally of one status, at most `limit`.
+    /// Jobs newest first, optionally of one status and one label, at most
+    /// `limit`.
     pub fn list(
         &self,
         status: Option<JobStatus>,
+        label: Option<&str>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1)
+               AND (?3 IS NULL OR label = ?3)
              ORDER BY created_at DESC, rowid DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(
-            params![status.map(JobStatus::as_str), limit],
+            params![status.map(JobStatus::as_str), limit, label],
             RawRecord::from_row,
         )?;
         rows.map(|row| {
@@ -342,7 +436,8 @@ impl Store {
     }
 }
 
-const COLUMNS: &str = "job_id, status, exit_code, created_at, started_at, ended_at, failure";
+const COLUMNS: &str = "job_id, status, exit_code, created_at, started_at, ended_at, failure, \
+                       end_reason, label, idempotency_key";
 
 /// A row as SQLite gives it, before its strings are checked.
 struct RawRecord {
@@ -353,6 +448,9 @@ struct RawRecord {
     started_at: Option<String>,
     ended_at: Option<String>,
     failure: Option<String>,
+    end_reason: Option<String>,
+    label: Option<String>,
+    idempotency_key: Option<String>,
 }
 
 impl RawRecord {
@@ -365,6 +463,9 @@ impl RawRecord {
             started_at: row.get(4)?,
             ended_at: row.get(5)?,
             failure: row.get(6)?,
+            end_reason: row.get(7)?,
+            label: row.get(8)?,
+            idempotency_key: row.get(9)?,
         })
     }
 
@@ -392,6 +493,10 @@ impl RawRecord {
             started_at: self.started_at,
             ended_at: self.ended_at,
             failure,
+            // Like `failure`: a reason a newer version wrote reads as none.
+            end_reason: self.end_reason.as_deref().and_then(|r| r.parse().ok()),
+            label: self.label,
+            idempotency_key: self.idempotency_key,
         })
     }
 }

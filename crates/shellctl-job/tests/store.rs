@@ -1,10 +1,10 @@
 //! The SQLite job store on real database files.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use shellctl_job::lifecycle::{Ending, FailureReason};
+use shellctl_job::lifecycle::{Ending, FailureReason, TerminateCause};
 use shellctl_job::store::SCHEMA_VERSION;
-use shellctl_job::{JobRecord, Store, StoreError};
-use shellctl_proto::{JobId, JobStatus};
+use shellctl_job::{InsertError, JobRecord, NewJob, Store, StoreError};
+use shellctl_proto::{EndReason, JobId, JobStatus};
 use std::os::unix::fs::PermissionsExt;
 
 fn id(s: &str) -> JobId {
@@ -25,7 +25,7 @@ const T2: &str = "2026-05-21T15:30:22Z";
 fn a_job_walks_the_happy_path() {
     let (_dir, store) = open();
     let job = id("05211530-abc");
-    store.insert(job, T0).unwrap();
+    store.insert(job, T0, &NewJob::default()).unwrap();
     assert_eq!(store.get(job).unwrap().unwrap().status, JobStatus::Created);
     assert!(
         !store.mark_running(job, T1).unwrap(),
@@ -56,7 +56,7 @@ fn an_exit_committed_before_running_still_has_a_start() {
     // marks it running.
     let (_dir, store) = open();
     let job = id("05211530-fst");
-    store.insert(job, T0).unwrap();
+    store.insert(job, T0, &NewJob::default()).unwrap();
     assert!(store.mark_starting(job).unwrap());
     assert!(
         store
@@ -79,7 +79,7 @@ fn an_exit_committed_before_running_still_has_a_start() {
 fn the_first_terminal_writer_wins() {
     let (_dir, store) = open();
     let job = id("05211530-abd");
-    store.insert(job, T0).unwrap();
+    store.insert(job, T0, &NewJob::default()).unwrap();
     store.mark_starting(job).unwrap();
     store.mark_running(job, T1).unwrap();
     assert!(store.settle(job, Ending::Lost, T1).unwrap());
@@ -93,7 +93,11 @@ fn the_first_terminal_writer_wins() {
             .settle(job, Ending::Failed(FailureReason::PipeFailed), T2)
             .unwrap()
     );
-    assert!(!store.settle(job, Ending::Terminated, T2).unwrap());
+    assert!(
+        !store
+            .settle(job, Ending::Terminated(TerminateCause::Request), T2)
+            .unwrap()
+    );
     assert!(!store.request_terminate(job).unwrap());
     let row = store.get(job).unwrap().unwrap();
     assert_eq!(
@@ -106,7 +110,7 @@ fn the_first_terminal_writer_wins() {
 fn an_exit_caused_by_a_terminate_stays_terminated() {
     let (_dir, store) = open();
     let job = id("05211530-abe");
-    store.insert(job, T0).unwrap();
+    store.insert(job, T0, &NewJob::default()).unwrap();
     store.mark_starting(job).unwrap();
     store.mark_running(job, T1).unwrap();
     assert!(store.request_terminate(job).unwrap());
@@ -119,14 +123,18 @@ fn an_exit_caused_by_a_terminate_stays_terminated() {
     let row = store.get(job).unwrap().unwrap();
     // ...and it reads as terminated, without an exit code.
     assert_eq!((row.status, row.exit_code), (JobStatus::Terminated, None));
-    assert!(!store.settle(job, Ending::Terminated, T2).unwrap());
+    assert!(
+        !store
+            .settle(job, Ending::Terminated(TerminateCause::Request), T2)
+            .unwrap()
+    );
 }
 
 #[test]
 fn a_session_that_vanishes_during_a_terminate_reads_as_terminated() {
     let (_dir, store) = open();
     let job = id("05211530-abg");
-    store.insert(job, T0).unwrap();
+    store.insert(job, T0, &NewJob::default()).unwrap();
     store.mark_starting(job).unwrap();
     store.mark_running(job, T1).unwrap();
     assert!(store.request_terminate(job).unwrap());
@@ -140,7 +148,7 @@ fn a_session_that_vanishes_during_a_terminate_reads_as_terminated() {
     );
     // Without a terminate request, a vanished session is lost.
     let other = id("05211530-abh");
-    store.insert(other, T0).unwrap();
+    store.insert(other, T0, &NewJob::default()).unwrap();
     assert!(store.settle(other, Ending::Lost, T2).unwrap());
     assert_eq!(store.get(other).unwrap().unwrap().status, JobStatus::Lost);
 }
@@ -149,7 +157,7 @@ fn a_session_that_vanishes_during_a_terminate_reads_as_terminated() {
 fn failure_reason_is_kept() {
     let (_dir, store) = open();
     let job = id("05211530-abf");
-    store.insert(job, T0).unwrap();
+    store.insert(job, T0, &NewJob::default()).unwrap();
     assert!(
         store
             .settle(job, Ending::Failed(FailureReason::PipeFailed), T1)
@@ -175,7 +183,7 @@ fn list_is_newest_first_with_filter_and_limit() {
     for (i, job) in jobs.iter().enumerate() {
         // Two jobs share a second: insertion order breaks the tie.
         let created = if i < 2 { T0 } else { T1 };
-        store.insert(*job, created).unwrap();
+        store.insert(*job, created, &NewJob::default()).unwrap();
     }
     store.mark_starting(jobs[1]).unwrap();
     let ids = |rows: Vec<JobRecord>| {
@@ -184,7 +192,7 @@ fn list_is_newest_first_with_filter_and_limit() {
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        ids(store.list(None, 100).unwrap()),
+        ids(store.list(None, None, 100).unwrap()),
         [
             "05211530-ddd",
             "05211530-ccc",
@@ -193,14 +201,19 @@ fn list_is_newest_first_with_filter_and_limit() {
         ]
     );
     assert_eq!(
-        ids(store.list(None, 2).unwrap()),
+        ids(store.list(None, None, 2).unwrap()),
         ["05211530-ddd", "05211530-ccc"]
     );
     assert_eq!(
-        ids(store.list(Some(JobStatus::Starting), 100).unwrap()),
+        ids(store.list(Some(JobStatus::Starting), None, 100).unwrap()),
         ["05211530-bbb"]
     );
-    assert!(store.list(Some(JobStatus::Lost), 100).unwrap().is_empty());
+    assert!(
+        store
+            .list(Some(JobStatus::Lost), None, 100)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.live_jobs().unwrap().len(), 4);
 }
 
@@ -209,7 +222,7 @@ fn gc_query_and_delete() {
     let (_dir, store) = open();
     let (old, recent, live) = (id("05211530-d01"), id("05211530-d02"), id("05211530-d03"));
     for job in [old, recent, live] {
-        store.insert(job, T0).unwrap();
+        store.insert(job, T0, &NewJob::default()).unwrap();
     }
     store.settle(old, Ending::Lost, T0).unwrap();
     store.settle(recent, Ending::Lost, T2).unwrap();
@@ -228,7 +241,7 @@ fn database_is_private_and_a_second_connection_sees_commits() {
         0o600
     );
     let job = id("05211530-xyz");
-    store.insert(job, T0).unwrap();
+    store.insert(job, T0, &NewJob::default()).unwrap();
     store.mark_starting(job).unwrap();
     store.mark_running(job, T1).unwrap();
     // The pipe side of a job commits through its own connection.
@@ -249,7 +262,7 @@ fn concurrent_writers_do_not_fail_on_each_other() {
         .map(|i| JobId::parse(&format!("05211530-{}", three(i))).unwrap())
         .collect();
     for &job in &ids {
-        store.insert(job, T0).unwrap();
+        store.insert(job, T0, &NewJob::default()).unwrap();
         store.mark_starting(job).unwrap();
         store.mark_running(job, T1).unwrap();
     }
@@ -273,7 +286,10 @@ fn concurrent_writers_do_not_fail_on_each_other() {
         thread.join().unwrap();
     }
     assert_eq!(
-        store.list(Some(JobStatus::Exited), 1000).unwrap().len(),
+        store
+            .list(Some(JobStatus::Exited), None, 1000)
+            .unwrap()
+            .len(),
         200
     );
 }
@@ -337,7 +353,7 @@ fn a_database_made_before_schema_versions_is_migrated_and_keeps_its_jobs() {
     assert!(store.settle(id("05211530-e03"), Ending::Lost, T2).unwrap());
     drop(store);
     let again = Store::open(&path).unwrap();
-    assert_eq!(again.list(None, 10).unwrap().len(), 3);
+    assert_eq!(again.list(None, None, 10).unwrap().len(), 3);
 }
 
 #[test]
@@ -364,7 +380,7 @@ fn a_database_from_a_newer_shellctl_is_refused_untouched() {
 fn an_unknown_failure_reason_reads_as_none_and_the_row_still_lists() {
     let (dir, store) = open();
     let job = id("05211530-bad");
-    store.insert(job, T0).unwrap();
+    store.insert(job, T0, &NewJob::default()).unwrap();
     rusqlite::Connection::open(dir.path().join("shellctl.db"))
         .unwrap()
         .execute(
@@ -374,5 +390,114 @@ fn an_unknown_failure_reason_reads_as_none_and_the_row_still_lists() {
         .unwrap();
     let row = store.get(job).unwrap().unwrap();
     assert_eq!((row.status, row.failure), (JobStatus::Failed, None));
-    assert_eq!(store.list(None, 10).unwrap().len(), 1);
+    assert_eq!(store.list(None, None, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn labels_filter_the_listing() {
+    let (_dir, store) = open();
+    let labelled = |label: &str| NewJob {
+        label: Some(label.to_owned()),
+        idempotency_key: None,
+    };
+    store
+        .insert(id("05211530-aaa"), T0, &labelled("dev"))
+        .unwrap();
+    store
+        .insert(id("05211530-bbb"), T0, &labelled("build"))
+        .unwrap();
+    store
+        .insert(id("05211530-ccc"), T1, &labelled("dev"))
+        .unwrap();
+    let dev: Vec<String> = store
+        .list(None, Some("dev"), 100)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.job_id.to_string())
+        .collect();
+    assert_eq!(dev, ["05211530-ccc", "05211530-aaa"]);
+    assert!(store.list(None, Some("nope"), 100).unwrap().is_empty());
+    assert_eq!(
+        store
+            .get(id("05211530-bbb"))
+            .unwrap()
+            .unwrap()
+            .label
+            .as_deref(),
+        Some("build")
+    );
+}
+
+#[test]
+fn an_idempotency_key_is_held_by_one_row_at_a_time() {
+    let (_dir, store) = open();
+    let keyed = NewJob {
+        label: None,
+        idempotency_key: Some("deploy-42".to_owned()),
+    };
+    let first = id("05211530-aaa");
+    store.insert(first, T0, &keyed).unwrap();
+    match store.insert(id("05211530-bbb"), T0, &keyed) {
+        Err(InsertError::KeyTaken(holder)) => assert_eq!(holder, first),
+        other => panic!("expected KeyTaken, got {other:?}"),
+    }
+    assert_eq!(
+        store.find_by_idempotency_key("deploy-42").unwrap(),
+        Some(first)
+    );
+    assert_eq!(store.list(None, None, 10).unwrap().len(), 1);
+    // Deleting the job frees the key.
+    assert!(store.delete(first).unwrap());
+    store.insert(id("05211530-ccc"), T1, &keyed).unwrap();
+}
+
+#[test]
+fn every_ending_records_its_end_reason() {
+    let (_dir, store) = open();
+    let cases = [
+        (
+            "05211530-e01",
+            Ending::Exited { exit_code: 0 },
+            false,
+            EndReason::Exit,
+        ),
+        (
+            "05211530-e02",
+            Ending::Exited { exit_code: 130 },
+            true,
+            EndReason::Terminate,
+        ),
+        ("05211530-e03", Ending::Lost, true, EndReason::Terminate),
+        ("05211530-e04", Ending::Lost, false, EndReason::Lost),
+        (
+            "05211530-e05",
+            Ending::Terminated(TerminateCause::MaxRuntime),
+            false,
+            EndReason::MaxRuntime,
+        ),
+        (
+            "05211530-e06",
+            Ending::Terminated(TerminateCause::IdleTimeout),
+            false,
+            EndReason::IdleTimeout,
+        ),
+        (
+            "05211530-e07",
+            Ending::Failed(FailureReason::PipeFailed),
+            false,
+            EndReason::PipeFailed,
+        ),
+    ];
+    for (job, ending, terminate_requested, reason) in cases {
+        let job = id(job);
+        store.insert(job, T0, &NewJob::default()).unwrap();
+        store.mark_starting(job).unwrap();
+        store.mark_running(job, T1).unwrap();
+        if terminate_requested {
+            assert!(store.request_terminate(job).unwrap());
+        }
+        assert!(store.settle(job, ending, T2).unwrap());
+        let row = store.get(job).unwrap().unwrap();
+        assert_eq!(row.end_reason, Some(reason), "{ending:?}");
+    }
 }

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     JobNotRunning,
     /// A running job was deleted without `force` (409).
     JobRunning,
+    /// A `run` reused an idempotency key with a different script (409).
+    IdempotencyConflict,
     /// The request body or query failed validation (422).
     ValidationError,
     /// The request body is larger than the server accepts (413).
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::InvalidCwd => "invalid_cwd",
             ErrorCode::JobNotRunning => "job_not_running",
             ErrorCode::JobRunning => "job_running",
+            ErrorCode::IdempotencyConflict => "idempotency_conflict",
             ErrorCode::ValidationError => "validation_error",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::NotFound => "not_found",

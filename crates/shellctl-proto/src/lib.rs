@@ -6,7 +6,7 @@
 //! lifecycle statuses ([`JobStatus`]), the error envelope and error codes
 //! ([`error`]), job ids ([`JobId`]) and timestamps ([`timestamp`]); and,
 //! beside the frozen v1 set, the types of the terminal routes
-//! ([`terminal`]).
+//! ([`terminal`]) and of the agent routes ([`agents`]).
 //!
 //! The field sets match the Python reference (`shell-session-manager` 2.2.0)
 //! exactly, because its SDK rejects responses that carry extra fields.
@@ -16,6 +16,7 @@
 //! and validates, and reports the offending field by name in a typed
 //! [`RequestError`].
 
+pub mod agents;
 pub mod error;
 pub mod job_id;
 pub mod limits;
@@ -26,6 +27,11 @@ pub mod terminal;
 pub mod timestamp;
 mod validate;
 
+pub use agents::{
+    DigestRequest, DigestView, EndReason, JobDetail, LogSearchMatch, LogSearchQuery,
+    LogSearchResponse, PatternMatch, WaitForRequest, WaitForResult, WaitReason, WaitUntil,
+    WaitingForInput,
+};
 pub use error::{ApiErrorBody, ErrorCode, ErrorDetail, RequestError, ValidationError};
 pub use job_id::{InvalidJobId, JobId};
 pub use requests::{

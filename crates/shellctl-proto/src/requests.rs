@@ -3,6 +3,7 @@
 //! Bodies reject unknown fields. Query strings ignore unknown parameters, as
 //! the reference does.
 
+use crate::agents::{validate_deadline, validate_name};
 use crate::error::ValidationError;
 use crate::limits::{
     DEFAULT_GRACE_SECONDS, DEFAULT_IDLE_FLUSH_SECONDS, DEFAULT_LIST_LIMIT, DEFAULT_OUTPUT_LIMIT,
@@ -147,6 +148,27 @@ pub struct RunJobRequest {
     /// server's `--env-preset`. `env` overrides the preset's variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_preset: Option<EnvPreset>,
+    /// A label (1..=128 characters, not in the reference) to find the job
+    /// by: `GET /v1/jobs?label=…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// An idempotency key (1..=128 characters, not in the reference): a
+    /// second `run` with the same key starts nothing and answers for the
+    /// first job, also across server restarts, while that job exists; with
+    /// a different script it is a `409 idempotency_conflict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Seconds the script may run (not in the reference); then it gets
+    /// Ctrl-C, and is killed 3 s later, ending `terminated` with
+    /// `end_reason` `max_runtime`. Enforced by the job's own processes,
+    /// so it holds while the server is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runtime_seconds: Option<f64>,
+    /// Seconds the job may go without output (not in the reference); then
+    /// it ends like `max_runtime_seconds`, with `end_reason`
+    /// `idle_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_seconds: Option<f64>,
     /// Seconds to wait for first output, `0 < t <= 300`, default 30.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
@@ -167,6 +189,10 @@ impl RunJobRequest {
             env: None,
             terminal: None,
             env_preset: None,
+            label: None,
+            idempotency_key: None,
+            max_runtime_seconds: None,
+            idle_timeout_seconds: None,
             timeout: DEFAULT_TIMEOUT_SECONDS,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             idle_flush_seconds: DEFAULT_IDLE_FLUSH_SECONDS,
@@ -184,6 +210,18 @@ impl Validate for RunJobRequest {
         }
         if self.cwd.as_deref().is_some_and(|cwd| cwd.contains('\0')) {
             return Err(ValidationError::new("cwd", "must not contain NUL"));
+        }
+        if let Some(label) = &self.label {
+            validate_name("label", label)?;
+        }
+        if let Some(key) = &self.idempotency_key {
+            validate_name("idempotency_key", key)?;
+        }
+        if let Some(seconds) = self.max_runtime_seconds {
+            validate_deadline("max_runtime_seconds", seconds)?;
+        }
+        if let Some(seconds) = self.idle_timeout_seconds {
+            validate_deadline("idle_timeout_seconds", seconds)?;
         }
         validate_window(self.timeout, self.output_limit, self.idle_flush_seconds)
     }
@@ -295,6 +333,9 @@ pub struct ListJobsQuery {
     /// Only jobs with this status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<JobStatus>,
+    /// Only jobs with this label (not in the reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Jobs to return at most, newest first, 1..=1000, default 100.
     #[serde(default = "default_list_limit")]
     pub limit: u32,
@@ -304,6 +345,7 @@ impl Default for ListJobsQuery {
     fn default() -> Self {
         ListJobsQuery {
             status: None,
+            label: None,
             limit: DEFAULT_LIST_LIMIT,
         }
     }

@@ -240,6 +240,7 @@ fn queries_parse_with_bounds_and_lenient_booleans() {
         list,
         ListJobsQuery {
             status: Some(JobStatus::Running),
+            label: None,
             limit: 5
         }
     );

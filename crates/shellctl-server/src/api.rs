@@ -1,13 +1,18 @@
 //! The HTTP API on axum: the reference's v1 routes, unchanged, and the
 //! routes beyond it (the terminal: screen, input state, keys, signal,
-//! resize), behind the same gates, auth and error envelope.
+//! resize; for agents (the `agents` submodule): detail, wait-for, log search, digest;
+//! and the MCP tools at `/mcp`), behind the same gates, auth and error
+//! envelope.
 //!
 //! Bodies and queries are decoded by `shellctl-proto` (so a bad field gets a
 //! 422 that names it), path ids are parsed strictly (anything else is a 404
 //! before any file is touched), and every failure goes through [`ApiError`],
 //! the one place that picks an HTTP status and error code.
 
+pub(crate) mod agents;
+
 use crate::guard::{self, SitePolicy};
+use crate::mcp::ServiceBackend;
 use crate::service::{Service, ServiceError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -26,6 +31,7 @@ use shellctl_proto::{
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -34,6 +40,10 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// The bearer token; `None` means no auth.
     pub auth_token: Option<Arc<str>>,
+    /// Cancelled at shutdown: ends the MCP sessions at `/mcp` and their
+    /// open event streams, which would otherwise hold up a graceful
+    /// shutdown.
+    pub mcp_shutdown: CancellationToken,
 }
 
 /// Settings of the router.
@@ -61,6 +71,17 @@ pub fn router(state: AppState, limits: ApiLimits) -> Router {
         .route("/v1/jobs/{id}/keys", post(job_keys))
         .route("/v1/jobs/{id}/signal", post(job_signal))
         .route("/v1/jobs/{id}/resize", post(job_resize))
+        .route("/v1/jobs/{id}/detail", get(agents::job_detail))
+        .route("/v1/jobs/{id}/wait-for", post(agents::job_wait_for))
+        .route("/v1/jobs/{id}/log/search", get(agents::job_log_search))
+        .route("/v1/jobs/{id}/digest", post(agents::job_digest))
+        .route_service(
+            "/mcp",
+            shellctl_mcp::http_service(
+                Arc::new(ServiceBackend::new(Arc::clone(&state.service))),
+                state.mcp_shutdown.clone(),
+            ),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/healthz", get(healthz))
@@ -132,6 +153,11 @@ impl ApiError {
         self.parts().1
     }
 
+    /// The message this failure answers with.
+    pub fn message(&self) -> String {
+        self.parts().2
+    }
+
     fn parts(&self) -> (StatusCode, ErrorCode, String) {
         use ServiceError as S;
         match self {
@@ -185,6 +211,12 @@ impl ApiError {
                     S::InvalidCwd(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidCwd),
                     S::JobNotRunning(_) => (StatusCode::CONFLICT, ErrorCode::JobNotRunning),
                     S::JobRunning(_) => (StatusCode::CONFLICT, ErrorCode::JobRunning),
+                    S::IdempotencyConflict { .. } => {
+                        (StatusCode::CONFLICT, ErrorCode::IdempotencyConflict)
+                    }
+                    S::InvalidPattern(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationError)
+                    }
                     S::Layout(_)
                     | S::Store(_)
                     | S::Io(_)
@@ -378,6 +410,7 @@ pub(crate) async fn job_status(
 
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
     params(("status" = Option<JobStatus>, Query, description = "Only jobs with this status"),
+           ("label" = Option<String>, Query, description = "Only jobs with this label (not in the reference)"),
            ("limit" = Option<u32>, Query, description = "At most this many, 1..=1000, default 100")),
     responses(
         (status = 200, description = "Jobs, newest first", body = ListJobsResponse),

@@ -202,10 +202,10 @@ impl SitePolicy {
         let origin = headers.get(header::ORIGIN);
         if let Some(origin) = origin {
             let normalized = origin.to_str().ok().and_then(serialized_origin);
-            if let Some(normalized) = &normalized {
-                if self.allowed_origins.contains(normalized) {
-                    return Ok(Some(origin.clone()));
-                }
+            if let Some(normalized) = &normalized
+                && self.allowed_origins.contains(normalized)
+            {
+                return Ok(Some(origin.clone()));
             }
             let own = host.and_then(own_origin);
             if normalized.is_none() || normalized != own {
@@ -252,10 +252,10 @@ pub async fn enforce(
     if let Err(refused) = site {
         return refused.into_response();
     }
-    if let Some(origin) = &cors_origin {
-        if is_preflight(&request) {
-            return preflight_response(origin.clone());
-        }
+    if let Some(origin) = &cors_origin
+        && is_preflight(&request)
+    {
+        return preflight_response(origin.clone());
     }
     with_cors(next.run(request).await, cors_origin)
 }

@@ -13,10 +13,12 @@
 //!   control-mode client or one command line per call;
 //! - `watcher`: inotify wake-ups for waiters, one watch per live job;
 //! - `guard`: the Host, cross-site and JSON-body gates in front of every
-//!   route.
+//!   route;
+//! - `mcp`: the MCP tools at `/mcp`, over the in-process service.
 
 pub mod api;
 mod guard;
+mod mcp;
 pub mod openapi;
 mod serve;
 mod service;

@@ -4,18 +4,20 @@
 
 use crate::api;
 use shellctl_proto::{
-    ApiErrorBody, Cursor, DeleteJobResponse, EnvPreset, ErrorDetail, ForegroundProcess,
-    HealthResponse, InputJobRequest, InputKind, InputState, InputStateView, JobId, JobInfo,
-    JobResult, JobStatus, JobStatusView, KeysRequest, ListJobsResponse, ResizeRequest,
+    ApiErrorBody, Cursor, DeleteJobResponse, DigestRequest, DigestView, EndReason, EnvPreset,
+    ErrorDetail, ForegroundProcess, HealthResponse, InputJobRequest, InputKind, InputState,
+    InputStateView, JobDetail, JobId, JobInfo, JobResult, JobStatus, JobStatusView, KeysRequest,
+    ListJobsResponse, LogSearchMatch, LogSearchResponse, PatternMatch, ResizeRequest,
     RunJobRequest, ScreenView, SignalName, SignalRequest, SignalTarget, TerminalSize,
-    TerminateJobRequest, WaitJobRequest,
+    TerminateJobRequest, WaitForRequest, WaitForResult, WaitJobRequest, WaitReason, WaitUntil,
+    WaitingForInput,
 };
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "shellctl", description = "Shell jobs a program can come back to: run a script in a PTY, read its output from a byte offset, type into it, terminate it. The `jobs` routes are the reference's v1 API, unchanged; the `terminal` routes read and steer a job's terminal."),
+    info(title = "shellctl", description = "Shell jobs a program can come back to: run a script in a PTY, read its output from a byte offset, type into it, terminate it. The `jobs` routes are the reference's v1 API, unchanged; the `terminal` routes read and steer a job's terminal; the `agents` routes give a job's detail, wait for conditions server-side, search the log and render output within a byte budget."),
     paths(
         api::healthz,
         api::run_job,
@@ -31,6 +33,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         api::job_keys,
         api::job_signal,
         api::job_resize,
+        api::agents::job_detail,
+        api::agents::job_wait_for,
+        api::agents::job_log_search,
+        api::agents::job_digest,
+        api::agents::mcp_endpoint,
     ),
     components(schemas(
         RunJobRequest, WaitJobRequest, InputJobRequest, TerminateJobRequest, TerminalSize,
@@ -38,6 +45,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         ApiErrorBody, ErrorDetail, JobStatus, JobId, EnvPreset,
         ScreenView, Cursor, ForegroundProcess, InputState, InputKind, InputStateView, KeysRequest,
         SignalRequest, SignalName, SignalTarget, ResizeRequest,
+        JobDetail, EndReason, WaitForRequest, WaitForResult, WaitUntil, WaitReason, PatternMatch,
+        WaitingForInput, LogSearchResponse, LogSearchMatch, DigestRequest, DigestView,
     )),
     modifiers(&BearerAuth, &SiteGateResponses),
 )]

@@ -110,9 +110,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             outcome
         }
     });
+    let mcp_shutdown = tokio_util::sync::CancellationToken::new();
     let state = AppState {
         service,
         auth_token: auth_token.map(Into::into),
+        mcp_shutdown: mcp_shutdown.clone(),
     };
     let app = api::router(
         state,
@@ -140,6 +142,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             }
             // Receivers outlive this future (the service holds one).
             let _ = shutdown_tx.send(true);
+            mcp_shutdown.cancel();
             let _ = stop.changed().await;
         })
         .await;

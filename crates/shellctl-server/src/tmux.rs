@@ -170,14 +170,14 @@ impl Tmux {
     /// Runs `args` (commands separated by `;` words, as on tmux's command
     /// line) on the control client if one runs, else as a tmux process.
     async fn run(&self, args: Vec<OsString>, repeat: Repeat) -> Result<String, TmuxError> {
-        if let Some(client) = self.live_control() {
-            if let Some(words) = utf8_words(&args) {
-                match run_by_control(&client, &words).await {
-                    Ok(output) => return Ok(output),
-                    Err(err) => {
-                        if let Some(failure) = control_failure(&args, err, repeat) {
-                            return Err(failure);
-                        }
+        if let Some(client) = self.live_control()
+            && let Some(words) = utf8_words(&args)
+        {
+            match run_by_control(&client, &words).await {
+                Ok(output) => return Ok(output),
+                Err(err) => {
+                    if let Some(failure) = control_failure(&args, err, repeat) {
+                        return Err(failure);
                     }
                 }
             }
@@ -418,23 +418,43 @@ impl Tmux {
 
     /// The pid of the pane's first process (the job's runner).
     pub async fn pane_pid(&self, job_id: JobId) -> Result<u32, TmuxError> {
+        let answer = self.pane_format(job_id, "#{pane_pid}").await?;
+        answer.trim().parse().map_err(|_| TmuxError::Failed {
+            command: "display-message".into(),
+            stderr: format!("unexpected pane pid {answer:?}"),
+        })
+    }
+
+    /// The pane's size now: columns and rows.
+    pub async fn pane_size(&self, job_id: JobId) -> Result<(u16, u16), TmuxError> {
         let answer = self
+            .pane_format(job_id, "#{pane_width} #{pane_height}")
+            .await?;
+        let mut numbers = answer.split_whitespace().map(str::parse::<u16>);
+        match (numbers.next(), numbers.next()) {
+            (Some(Ok(cols)), Some(Ok(rows))) => Ok((cols, rows)),
+            _ => Err(TmuxError::Failed {
+                command: "display-message".into(),
+                stderr: format!("unexpected pane size {answer:?}"),
+            }),
+        }
+    }
+
+    /// One format of the job's pane, as tmux expands it.
+    async fn pane_format(&self, job_id: JobId, format: &str) -> Result<String, TmuxError> {
+        Ok(self
             .run_each(
                 vec![args([
                     "display-message",
                     "-p",
                     "-t",
                     &pane_target(job_id),
-                    "#{pane_pid}",
+                    format,
                 ])],
                 Repeat::Safe,
             )
             .await?
-            .concat();
-        answer.trim().parse().map_err(|_| TmuxError::Failed {
-            command: "display-message".into(),
-            stderr: format!("unexpected pane pid {answer:?}"),
-        })
+            .concat())
     }
 
     /// Resizes the job's terminal (its window; the pane follows and the

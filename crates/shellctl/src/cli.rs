@@ -12,7 +12,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands, in three typed groups flattened into one command line:
+/// The subcommands, in three typed groups flattened into one command line,
+/// and the MCP server:
 /// `shellctl run …`, `shellctl serve …` and `shellctl job-runner …` are all
 /// top-level subcommands.
 #[derive(Debug, Subcommand)]
@@ -26,6 +27,14 @@ pub enum Command {
     /// Hidden commands of the job path, started by the server through tmux.
     #[command(flatten)]
     Internal(InternalCommand),
+    /// Serve the shellctl tools to an MCP client over stdio (for example
+    /// `claude mcp add shellctl -- shellctl mcp`).
+    ///
+    /// Talks to the server at --base-url. When none is given and no server
+    /// answers at the default local address, starts `shellctl serve`
+    /// detached on its defaults (so jobs outlive this process) and says so
+    /// on stderr, which is the MCP log; stdout carries only the protocol.
+    Mcp(McpArgs),
 }
 
 /// The client commands: one call each through `shellctl-client`.
@@ -61,6 +70,17 @@ pub enum ClientCommand {
     Signal(SignalArgs),
     /// Resize a job's terminal; print the screen after it (JSON).
     Resize(ResizeArgs),
+    /// Print everything the server knows of a job (JSON): status, label,
+    /// cwd, script, terminal size, why it ended, deadlines, pid.
+    Detail(JobArgs),
+    /// Wait until a job exits, prints a line matching a pattern, waits for
+    /// input, or goes idle; print the result (JSON) with the reason.
+    WaitFor(WaitForArgs),
+    /// Print the lines of a job's whole log that match a pattern (JSON).
+    Search(SearchArgs),
+    /// Print a job's output from an offset within a byte budget: head and
+    /// tail kept, error lines from the middle kept, every cut marked.
+    Digest(DigestArgs),
 }
 
 /// The local commands.
@@ -163,6 +183,22 @@ pub struct RunArgs {
     /// the preset's variables.
     #[arg(long, value_enum, value_name = "PRESET")]
     pub env_preset: Option<EnvPresetArg>,
+    /// A label to find the job by (`shellctl list --label`), up to 128
+    /// characters.
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
+    /// An idempotency key: a second run with the same key starts nothing
+    /// and answers for the first job (also after a server restart); a
+    /// different script with the same key is refused.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// End the job after S seconds (Ctrl-C, then kill 3 s later), enforced
+    /// by the job itself, also while the server is down.
+    #[arg(long, value_name = "S")]
+    pub max_runtime: Option<f64>,
+    /// End the job once it printed nothing for S seconds.
+    #[arg(long, value_name = "S")]
+    pub idle_timeout: Option<f64>,
     /// Print the output as text as it arrives and exit with the job's code;
     /// Ctrl-C terminates the job (exit 130).
     #[arg(long)]
@@ -239,6 +275,9 @@ pub struct ListArgs {
     /// Only jobs with this status.
     #[arg(long, value_name = "STATUS")]
     pub status: Option<String>,
+    /// Only jobs with this label.
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
     /// At most this many jobs.
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,
@@ -344,6 +383,104 @@ pub struct ResizeArgs {
     pub cols: u16,
     /// Rows (1..=4096).
     pub rows: u16,
+}
+
+/// Arguments of `shellctl wait-for`.
+#[derive(Debug, Args)]
+pub struct WaitForArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Byte offset to read and match from.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: u64,
+    /// A regular expression matched against each line of the output.
+    #[arg(long, value_name = "REGEX")]
+    pub pattern: Option<String>,
+    /// Conditions that end the wait, comma-separated: exit, match, input,
+    /// idle [default: exit,match,input].
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub until: Vec<WaitUntilArg>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub window: WindowArgs,
+}
+
+/// A condition of `wait-for --until`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum WaitUntilArg {
+    /// The job ended.
+    Exit,
+    /// The pattern matched.
+    Match,
+    /// The job waits for input.
+    Input,
+    /// New output went quiet for the idle flush.
+    Idle,
+}
+
+impl From<WaitUntilArg> for shellctl_proto::WaitUntil {
+    fn from(arg: WaitUntilArg) -> Self {
+        match arg {
+            WaitUntilArg::Exit => shellctl_proto::WaitUntil::Exit,
+            WaitUntilArg::Match => shellctl_proto::WaitUntil::Match,
+            WaitUntilArg::Input => shellctl_proto::WaitUntil::Input,
+            WaitUntilArg::Idle => shellctl_proto::WaitUntil::Idle,
+        }
+    }
+}
+
+/// Arguments of `shellctl search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// A regular expression (Rust `regex` syntax).
+    pub pattern: String,
+    /// At most this many matching lines (1..=1000).
+    #[arg(long, value_name = "N", default_value_t = shellctl_proto::agents::DEFAULT_SEARCH_LIMIT)]
+    pub limit: u32,
+}
+
+/// Arguments of `shellctl digest`.
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// The job.
+    pub id: String,
+    /// Byte offset to start from.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: u64,
+    /// Byte budget of the text, markers included (256..=1048576).
+    #[arg(long, value_name = "BYTES", default_value_t = shellctl_proto::agents::DEFAULT_DIGEST_BYTES)]
+    pub max_bytes: u32,
+    /// Print the whole answer as JSON instead of the text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `shellctl mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// The server's base URL [default: the local default, started if
+    /// nothing answers there].
+    #[arg(long, value_name = "URL", env = "SHELLCTL_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Bearer token.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SHELLCTL_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    pub auth_token: Option<String>,
 }
 
 /// Arguments of `shellctl attach`.

@@ -3,13 +3,16 @@
 //! job ends; Ctrl-C then terminates the job; `screen` prints the screen as
 //! text unless asked for JSON).
 
-use crate::cli::{ClientArgs, ClientCommand, RunArgs, ScreenArgs, WaitArgs, WindowArgs};
+use crate::cli::{
+    ClientArgs, ClientCommand, RunArgs, ScreenArgs, WaitArgs, WaitForArgs, WindowArgs,
+};
 use crate::exit::{self, UsageError};
 use anyhow::Context;
 use serde::Serialize;
 use shellctl_client::{Follow, RunOptions, ShellctlClient};
 use shellctl_proto::{
-    EnvOverlay, InputKind, InputState, JobResult, JobStatus, SignalName, SignalTarget, TerminalSize,
+    DigestRequest, EnvOverlay, InputKind, InputState, JobResult, JobStatus, ListJobsQuery,
+    SignalName, SignalTarget, TerminalSize, WaitForRequest,
 };
 use std::io::{Read, Write};
 use tokio::signal::unix::{Signal, SignalKind};
@@ -86,7 +89,14 @@ async fn dispatch(command: ClientCommand) -> anyhow::Result<u8> {
                 ),
                 None => None,
             };
-            print_json(&client(&args.client)?.list(status, args.limit).await?)
+            let query = ListJobsQuery {
+                status,
+                label: args.label,
+                limit: args
+                    .limit
+                    .unwrap_or(shellctl_proto::limits::DEFAULT_LIST_LIMIT),
+            };
+            print_json(&client(&args.client)?.list_jobs(&query).await?)
         }
         ClientCommand::Terminate(args) => print_json(
             &client(&args.client)?
@@ -129,7 +139,46 @@ async fn dispatch(command: ClientCommand) -> anyhow::Result<u8> {
                 .resize(&args.id, args.cols, args.rows)
                 .await?,
         ),
+        ClientCommand::Detail(args) => print_json(&client(&args.client)?.detail(&args.id).await?),
+        ClientCommand::WaitFor(args) => wait_for(args).await,
+        ClientCommand::Search(args) => print_json(
+            &client(&args.client)?
+                .search_log(&args.id, &args.pattern, Some(args.limit))
+                .await?,
+        ),
+        ClientCommand::Digest(args) => {
+            let digest = client(&args.client)?
+                .digest(&args.id, &DigestRequest::new(args.offset, args.max_bytes))
+                .await?;
+            if args.json {
+                return print_json(&digest);
+            }
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(digest.text.as_bytes())?;
+            stdout.flush()?;
+            Ok(0)
+        }
     }
+}
+
+/// `shellctl wait-for`: the result as JSON; the exit code is 0 whatever
+/// the reason (the reason is in the JSON).
+async fn wait_for(args: WaitForArgs) -> anyhow::Result<u8> {
+    let mut request = WaitForRequest::new(args.offset);
+    request.pattern = args.pattern;
+    if !args.until.is_empty() {
+        request.until = Some(args.until.into_iter().map(Into::into).collect());
+    }
+    if let Some(timeout) = args.window.timeout {
+        request.timeout = timeout;
+    }
+    if let Some(limit) = args.window.output_limit {
+        request.output_limit = limit;
+    }
+    if let Some(seconds) = args.window.idle_flush_seconds {
+        request.idle_flush_seconds = seconds;
+    }
+    print_json(&client(&args.client)?.wait_for(&args.id, &request).await?)
 }
 
 /// `shellctl screen`: the history and visible lines as text on stdout and,
@@ -242,6 +291,10 @@ async fn run_job(args: RunArgs) -> anyhow::Result<u8> {
         timeout: args.window.timeout,
         terminal,
         env_preset: args.env_preset.map(Into::into),
+        label: args.label,
+        idempotency_key: args.idempotency_key,
+        max_runtime_seconds: args.max_runtime,
+        idle_timeout_seconds: args.idle_timeout,
     };
     if !args.follow {
         return print_json(&client.run(&script, options).await?);

@@ -4,7 +4,8 @@
 //! - [`cli`]: the command-line syntax (clap types);
 //! - [`client_cmd`]: the client commands (`health`, `run`, `wait`, `input`,
 //!   `tail`, `status`, `list`, `terminate`, `delete`, `screen`, `keys`,
-//!   `signal`, `resize`);
+//!   `signal`, `resize`, `detail`, `wait-for`, `search`, `digest`);
+//! - [`mcp`]: `shellctl mcp`, the MCP server over stdio;
 //! - [`local`]: the local commands (`completions`, `serve` through
 //!   [`serve`], `attach` through [`attach`], and the filter form of
 //!   `sanitize-pty`);
@@ -19,6 +20,7 @@ mod client_cmd;
 mod exit;
 mod internal;
 mod local;
+mod mcp;
 mod serve;
 
 use clap::Parser;
@@ -28,6 +30,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
+        // The MCP server runs until its client goes away; a failure is
+        // reported as text on stderr, the MCP log.
+        Command::Mcp(args) => Outcome::Other(mcp::run(args.base_url, args.auth_token)),
         Command::Client(command) => Outcome::Client(client_cmd::run(command)),
         Command::Local(command) => Outcome::Other(local::run(command)),
         Command::Internal(command) => Outcome::Other(internal::run(command)),

@@ -474,7 +474,7 @@ async fn every_documented_route_is_gated() {
                     "{method} {path}"
                 );
             }
-            if path.starts_with("/v1/") {
+            if path.starts_with("/v1/") || path == "/mcp" {
                 let answer = raw(&server, &method, &path, &[("Host", &host), json], body);
                 assert_eq!(
                     answer.refusal(),
@@ -485,6 +485,7 @@ async fn every_documented_route_is_gated() {
             checked += 1;
         }
     }
-    // /healthz, the reference's eight operations and the five terminal ones.
-    assert!(checked >= 14, "only {checked} operations documented");
+    // /healthz, the reference's eight operations, the five terminal ones,
+    // the four agent routes and the three methods of /mcp.
+    assert!(checked >= 21, "only {checked} operations documented");
 }

@@ -22,6 +22,7 @@ fn run(script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
         &JobSpec {
             cwd: cwd.into(),
             env,
+            ..JobSpec::default()
         },
     )
     .unwrap();

@@ -4,9 +4,9 @@
 use super::waiting::Window;
 use super::{Service, ServiceError, pane_gone, run_blocking};
 use crate::tmux::JobLaunch;
-use shellctl_job::files::{JobSpec, PIPE_READY, write_private};
-use shellctl_job::lifecycle::{Ending, FailureReason};
-use shellctl_job::{JobDir, JobRecord, StateLayout};
+use shellctl_job::files::{JobSpec, PIPE_READY, SCRIPT, write_private};
+use shellctl_job::lifecycle::{Ending, FailureReason, TerminateCause};
+use shellctl_job::{InsertError, JobDir, JobRecord, NewJob, StateLayout};
 use shellctl_proto::timestamp::now_timestamp;
 use shellctl_proto::{
     DeleteJobQuery, DeleteJobResponse, EnvOverlay, EnvPreset, InputJobRequest, JobId, JobInfo,
@@ -29,13 +29,47 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 const ID_ATTEMPTS: usize = 64;
 
 impl Service {
-    /// `POST /v1/jobs/run`.
+    /// `POST /v1/jobs/run`. With an idempotency key that a job already
+    /// holds, nothing starts: the answer is that job's, from offset 0.
     pub async fn run(&self, request: RunJobRequest) -> Result<JobResult, ServiceError> {
         let window = Window::from(&request);
+        if let Some(key) = request.idempotency_key.clone() {
+            let lookup = key.clone();
+            if let Some(holder) = self
+                .db(move |store| store.find_by_idempotency_key(&lookup))
+                .await?
+            {
+                return self
+                    .answer_for_key(holder, key, request.script, window)
+                    .await;
+            }
+        }
         let preset = request.env_preset.unwrap_or(self.config.env_preset);
-        let env = with_preset(preset, request.env.unwrap_or_default());
-        let job_id = self.create_job(request.script, request.cwd, env).await?;
         let terminal = request.terminal.unwrap_or_default();
+        let new_job = NewJob {
+            label: request.label,
+            idempotency_key: request.idempotency_key.clone(),
+        };
+        let spec = JobSpec {
+            cwd: PathBuf::new(),
+            env: with_preset(preset, request.env.unwrap_or_default()),
+            max_runtime_ms: request.max_runtime_seconds.map(seconds_to_millis),
+            idle_timeout_ms: request.idle_timeout_seconds.map(seconds_to_millis),
+            terminal: Some(terminal),
+        };
+        let job_id = match self
+            .create_job(request.script.clone(), request.cwd, spec, new_job)
+            .await?
+        {
+            Created::Job(job_id) => job_id,
+            Created::KeyTaken(holder) => {
+                // Another run with the key got its row in first.
+                let key = request.idempotency_key.unwrap_or_default();
+                return self
+                    .answer_for_key(holder, key, request.script, window)
+                    .await;
+            }
+        };
         if let Err(reason) = self.launch(job_id, terminal).await {
             tracing::warn!(%job_id, "job failed to start: {reason}");
             self.end_job(job_id, Ending::Failed(FailureReason::StartFailed))
@@ -44,34 +78,70 @@ impl Service {
         self.wait_window(job_id, window).await
     }
 
+    /// The answer to a `run` whose idempotency key `holder` holds: its
+    /// output from offset 0, as `run` would answer, if it runs the same
+    /// script; else a conflict.
+    async fn answer_for_key(
+        &self,
+        holder: JobId,
+        key: String,
+        script: String,
+        window: Window,
+    ) -> Result<JobResult, ServiceError> {
+        let path = self.job_dir(holder).file(SCRIPT);
+        let theirs = run_blocking(move || std::fs::read_to_string(path))
+            .await?
+            .map_err(|err| match err.kind() {
+                // Deleted since the key was looked up.
+                io::ErrorKind::NotFound => ServiceError::JobNotFound(holder.to_string()),
+                _ => ServiceError::Io(err),
+            })?;
+        if theirs != script {
+            return Err(ServiceError::IdempotencyConflict {
+                key,
+                job_id: holder,
+            });
+        }
+        self.wait_window(
+            holder,
+            Window {
+                offset: 0,
+                ..window
+            },
+        )
+        .await
+    }
+
     /// Creates the job's directory, watch and row (`starting`). A failure
     /// at any step leaves none of them behind: a directory without a row
-    /// would never be collected.
+    /// would never be collected. A taken idempotency key is not a failure:
+    /// it names the job that holds it.
     async fn create_job(
         &self,
         script: String,
         cwd: Option<String>,
-        env: EnvOverlay,
-    ) -> Result<JobId, ServiceError> {
+        spec: JobSpec,
+        new_job: NewJob,
+    ) -> Result<Created, ServiceError> {
         let layout = self.config.layout.clone();
         let default_cwd = self.config.default_cwd.clone();
         let watcher = Arc::clone(&self.watcher);
         let store = Arc::clone(&self.store);
-        run_blocking(move || -> Result<JobId, ServiceError> {
+        run_blocking(move || -> Result<Created, ServiceError> {
             let spec = JobSpec {
                 cwd: resolve_cwd(&default_cwd, cwd.as_deref())?,
-                env,
+                ..spec
             };
             let (job_id, job_dir) = create_job_dir(&layout, &script, &spec)?;
             let registered = watcher
                 .watch(job_dir.path())
-                .map_err(ServiceError::from)
-                .and_then(|()| {
-                    store.insert(job_id, &now_timestamp())?;
-                    store.mark_starting(job_id)?;
-                    Ok(())
+                .map_err(|err| Err(ServiceError::from(err)))
+                .and_then(|()| match store.insert(job_id, &now_timestamp(), &new_job) {
+                    Ok(()) => store.mark_starting(job_id).map(drop).map_err(|e| Err(e.into())),
+                    Err(InsertError::KeyTaken(holder)) => Err(Ok(holder)),
+                    Err(InsertError::Store(err)) => Err(Err(err.into())),
                 });
-            if let Err(err) = registered {
+            if let Err(outcome) = registered {
                 watcher.unwatch(job_dir.path());
                 if let Err(cleanup) = store.delete(job_id) {
                     tracing::error!(%job_id, "removing the row of a failed creation: {cleanup}");
@@ -79,9 +149,9 @@ impl Service {
                 if let Err(cleanup) = job_dir.remove() {
                     tracing::error!(%job_id, "removing the directory of a failed creation: {cleanup}");
                 }
-                return Err(err);
+                return outcome.map(Created::KeyTaken);
             }
-            Ok(job_id)
+            Ok(Created::Job(job_id))
         })
         .await?
     }
@@ -209,7 +279,7 @@ impl Service {
     /// `GET /v1/jobs`.
     pub async fn list(&self, query: ListJobsQuery) -> Result<ListJobsResponse, ServiceError> {
         let records = self
-            .db(move |store| store.list(query.status, query.limit))
+            .db(move |store| store.list(query.status, query.label.as_deref(), query.limit))
             .await?;
         Ok(ListJobsResponse {
             jobs: records
@@ -247,7 +317,8 @@ impl Service {
                 .wait_until_ended(job_id, Instant::now() + grace)
                 .await?
             {
-                self.end_job(job_id, Ending::Terminated).await?;
+                self.end_job(job_id, Ending::Terminated(TerminateCause::Request))
+                    .await?;
             }
         }
         self.status(job_id).await
@@ -292,6 +363,20 @@ impl Service {
         .await??;
         Ok(())
     }
+}
+
+/// What [`Service::create_job`] made.
+enum Created {
+    /// A new job.
+    Job(JobId),
+    /// Nothing: this job holds the idempotency key.
+    KeyTaken(JobId),
+}
+
+/// A validated deadline (at most 30 days) in whole milliseconds.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn seconds_to_millis(seconds: f64) -> u64 {
+    (seconds * 1000.0).round().max(1.0) as u64
 }
 
 /// The job's env overlay: the preset's variables, then the request's own

@@ -5,6 +5,7 @@
 //!   output [`Window`](waiting::Window);
 //! - [`supervision`]: reconciliation at start-up, the monitor, reacting to
 //!   the pipe side's markers, and garbage collection;
+//! - [`agents`]: a job's detail, `wait-for`, log search and digests;
 //! - [`terminal`]: the screen, the input state, keys, signals and resize,
 //!   with [`input_tracker`] keeping since when each job waits.
 //!
@@ -17,6 +18,7 @@
 //! async runtime is channel, timer and tmux I/O, and the `fstat` of an open
 //! log in the wait loop.
 
+mod agents;
 mod commands;
 mod input_tracker;
 mod supervision;
@@ -60,6 +62,19 @@ pub enum ServiceError {
     /// Delete of a running job without force.
     #[error("job {0} is still running; terminate it first or delete with force=true")]
     JobRunning(JobId),
+    /// A `run` reused an idempotency key with a different script.
+    #[error(
+        "idempotency key {key:?} belongs to job {job_id}, which runs a different script; use another key"
+    )]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// The job holding it.
+        job_id: JobId,
+    },
+    /// A search or wait pattern that does not compile.
+    #[error("pattern: {0}")]
+    InvalidPattern(String),
     /// The state directories could not be prepared.
     #[error(transparent)]
     Layout(#[from] LayoutError),

@@ -108,7 +108,7 @@ impl Service {
 
     /// The record of a job that still runs, and its runner; a job that
     /// ended (or has not started) is `job_not_running`.
-    async fn live_terminal(
+    pub(super) async fn live_terminal(
         &self,
         job_id: JobId,
     ) -> Result<(JobRecord, ProcessIdentity), ServiceError> {
@@ -143,7 +143,7 @@ impl Service {
     /// The foreground process and input state, from a fresh probe; the
     /// pane (alternate screen, cursor line) is captured only if the job
     /// waits and the caller has none.
-    async fn input_of(
+    pub(super) async fn input_of(
         &self,
         job_id: JobId,
         runner: ProcessIdentity,

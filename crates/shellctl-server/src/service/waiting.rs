@@ -242,7 +242,7 @@ impl Service {
 
 /// A waiter's view of its job directory's changes (see
 /// [`crate::watcher`]).
-struct JobChanges {
+pub(super) struct JobChanges {
     /// `None` once the directory is no longer watched.
     receiver: Option<watch::Receiver<Changes>>,
     /// The non-output change count and the time of the last status check.
@@ -250,7 +250,7 @@ struct JobChanges {
 }
 
 impl JobChanges {
-    fn new(receiver: Option<watch::Receiver<Changes>>) -> Self {
+    pub(super) fn new(receiver: Option<watch::Receiver<Changes>>) -> Self {
         JobChanges {
             receiver,
             checked: None,
@@ -261,7 +261,7 @@ impl JobChanges {
     /// checked, a non-output change since, the directory unwatched, or a
     /// fallback tick passed. A `true` counts as the next check (the count
     /// is taken before the caller looks, so no change slips between).
-    fn status_may_have_changed(&mut self, now: Instant) -> bool {
+    pub(super) fn status_may_have_changed(&mut self, now: Instant) -> bool {
         let other = self.receiver.as_ref().map(|rx| rx.borrow().other);
         let due = self
             .checked
@@ -273,7 +273,7 @@ impl JobChanges {
     }
 
     /// Waits for any change or `until`, whichever is first.
-    async fn wait(&mut self, until: Instant) {
+    pub(super) async fn wait(&mut self, until: Instant) {
         match &mut self.receiver {
             Some(rx) => {
                 tokio::select! {
