@@ -9,16 +9,22 @@
 //! bumps with every write, and sleeps again if output came meanwhile. So a
 //! quiet job costs one `stat` per idle period, and nothing polls.
 //!
-//! When a deadline passes, the runner records it in the `deadline` marker
-//! (so the exit commits as `terminated` with that cause), sends SIGINT to
-//! the terminal's foreground group as Ctrl-C would, and after
-//! [`DEADLINE_GRACE`] kills every process of the job.
+//! When a deadline passes while the script runs, the thread sends SIGINT
+//! to the terminal's foreground group as Ctrl-C would, and after
+//! [`DEADLINE_GRACE`] kills every process of the job. Once the script has
+//! ended, the runner learns from the thread whether a deadline ended it,
+//! kills whatever the script left behind, and records the deadline in the
+//! `deadline` marker before the exit ([`conclude`]), so the exit commits as
+//! `terminated` with that cause. A script that exits by itself just before
+//! its deadline is not mistaken for one the deadline ended: the thread
+//! checks that the script still runs before it signals.
 
 use crate::files::{JobDir, JobSpec, OUTPUT};
 use crate::lifecycle::TerminateCause;
 use crate::process::ProcessIdentity;
 use crate::terminal::signal_job;
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use shellctl_proto::{SignalName, SignalTarget};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -70,33 +76,35 @@ impl Deadlines {
     }
 }
 
-/// The thread that enforces a running script's deadlines. Dropping it (or
-/// calling [`finish`](Self::finish)) tells the thread the script ended.
+/// The thread that enforces a running script's deadlines. The runner
+/// calls [`finish`](Self::finish) once the script ended, which says whether
+/// a deadline ended it.
 pub struct DeadlineWatch {
     script_ended: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Option<TerminateCause>>>,
 }
 
 impl DeadlineWatch {
-    /// Starts watching the script whose process group is `script_group`,
-    /// started at `started`. Returns `None` when there is nothing to
-    /// enforce (no deadlines), or the thread cannot start (the job then
-    /// runs without them, which the runner cannot report anywhere better
-    /// than by running on).
+    /// Starts watching the script whose leader is `script` (also its
+    /// process group), started at `started`. Returns `None` when there is
+    /// nothing to enforce (no deadlines), or the thread cannot start (the
+    /// job then runs without them, which the runner cannot report anywhere
+    /// better than by running on).
     pub fn start(
         job_dir: &JobDir,
         deadlines: Deadlines,
-        script_group: u32,
+        script: u32,
         started: Instant,
     ) -> Option<DeadlineWatch> {
         if !deadlines.any() {
             return None;
         }
+        let script = Pid::from_raw(i32::try_from(script).ok()?);
         let (script_ended, ended) = mpsc::channel();
         let job_dir = job_dir.clone();
         let thread = std::thread::Builder::new()
             .name("deadlines".into())
-            .spawn(move || enforce(&job_dir, deadlines, script_group, started, &ended))
+            .spawn(move || enforce(&job_dir, deadlines, script, started, &ended))
             .ok()?;
         Some(DeadlineWatch {
             script_ended: Some(script_ended),
@@ -104,17 +112,18 @@ impl DeadlineWatch {
         })
     }
 
-    /// Tells the thread the script ended and waits for it (at once, unless
-    /// it is signalling the job right now).
-    pub fn finish(mut self) {
-        self.stop();
+    /// Tells the thread the script ended, waits for it (at once, unless it
+    /// is signalling the job right now), and returns the deadline that
+    /// ended the script, if one did.
+    pub fn finish(mut self) -> Option<TerminateCause> {
+        self.stop()
     }
 
-    fn stop(&mut self) {
+    fn stop(&mut self) -> Option<TerminateCause> {
         self.script_ended.take();
-        if let Some(thread) = self.thread.take() {
-            let _joined = thread.join();
-        }
+        self.thread
+            .take()
+            .and_then(|thread| thread.join().ok().flatten())
     }
 }
 
@@ -124,28 +133,59 @@ impl Drop for DeadlineWatch {
     }
 }
 
+/// What the runner does once a script that a deadline ended has exited:
+/// records the deadline (so the exit commits as `terminated` with it), and
+/// kills what the script left behind, since "ended" means every process
+/// of the job, not only its leader (which may have died of the Ctrl-C
+/// while its children ignored it).
+pub fn conclude(job_dir: &JobDir, cause: TerminateCause, script: u32) -> std::io::Result<()> {
+    if let Some(me) = ProcessIdentity::current() {
+        let _killed = signal_job(me, SignalName::KILL, SignalTarget::Job);
+    }
+    if let Ok(group) = i32::try_from(script) {
+        let _killed = killpg(Pid::from_raw(group), Signal::SIGKILL);
+    }
+    job_dir.record_deadline(cause)
+}
+
 /// Sleeps until the nearest deadline; returns early when `ended` closes.
+/// Returns the deadline that fired, if one did while the script ran.
 fn enforce(
     job_dir: &JobDir,
     deadlines: Deadlines,
-    script_group: u32,
+    script: Pid,
     started: Instant,
     ended: &mpsc::Receiver<()>,
-) {
+) -> Option<TerminateCause> {
     loop {
-        let Some((at, cause)) = deadlines.next(started, last_output(job_dir)) else {
-            return;
-        };
+        let (at, cause) = deadlines.next(started, last_output(job_dir))?;
         let now = Instant::now();
         if now < at {
             match ended.recv_timeout(at - now) {
                 Err(RecvTimeoutError::Timeout) => continue,
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return None,
             }
         }
-        end_script(job_dir, cause, script_group, ended);
-        return;
+        // A script that already exited by itself (the runner has not
+        // reaped it yet) ended within the deadline: not its doing.
+        if !still_running(script) {
+            return None;
+        }
+        end_script(script, ended);
+        return Some(cause);
     }
+}
+
+/// Whether the script's leader has not exited yet (it may be a zombie the
+/// runner is about to reap; `WNOWAIT` leaves that to the runner).
+fn still_running(script: Pid) -> bool {
+    matches!(
+        waitid(
+            Id::Pid(script),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT
+        ),
+        Ok(WaitStatus::StillAlive)
+    )
 }
 
 /// When the log last grew, as an [`Instant`] (its modification time, which
@@ -161,26 +201,17 @@ fn last_output(job_dir: &JobDir) -> Instant {
         .unwrap_or(now)
 }
 
-/// Ctrl-C's signal to the foreground, then after the grace a kill of every
-/// process of the job, unless the script ended meanwhile.
-fn end_script(
-    job_dir: &JobDir,
-    cause: TerminateCause,
-    script_group: u32,
-    ended: &mpsc::Receiver<()>,
-) {
-    // Recorded first, so that however the script now ends, the exit
-    // commits as this deadline's doing.
-    let _recorded = job_dir.record_deadline(cause);
+/// Ctrl-C's signal to the terminal's foreground, then after the grace, if
+/// the script's leader still runs, a kill of every process of the job.
+/// (When the leader ends sooner, the runner kills what it left behind:
+/// [`conclude`].)
+fn end_script(script: Pid, ended: &mpsc::Receiver<()>) {
     let me = ProcessIdentity::current();
-    let group = i32::try_from(script_group).ok().map(Pid::from_raw);
     let interrupted = me
         .and_then(|me| signal_job(me, SignalName::INT, SignalTarget::Foreground).ok())
         .unwrap_or(0);
-    if interrupted == 0
-        && let Some(group) = group
-    {
-        let _sent = killpg(group, Signal::SIGINT);
+    if interrupted == 0 {
+        let _sent = killpg(script, Signal::SIGINT);
     }
     if matches!(
         ended.recv_timeout(DEADLINE_GRACE),
@@ -191,9 +222,7 @@ fn end_script(
     if let Some(me) = me {
         let _killed = signal_job(me, SignalName::KILL, SignalTarget::Job);
     }
-    if let Some(group) = group {
-        let _killed = killpg(group, Signal::SIGKILL);
-    }
+    let _killed = killpg(script, Signal::SIGKILL);
 }
 
 #[cfg(test)]

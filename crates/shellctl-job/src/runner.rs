@@ -26,7 +26,7 @@
 //! script runs, a thread of the runner enforces the job's deadlines
 //! ([`crate::deadlines`]).
 
-use crate::deadlines::{DeadlineWatch, Deadlines};
+use crate::deadlines::{self, DeadlineWatch, Deadlines};
 use crate::files::{ExitMarker, JobDir, SCRIPT};
 use crate::process::ProcessIdentity;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
@@ -118,8 +118,9 @@ fn run_script(job_dir: &JobDir) -> i32 {
         }
         let watch = DeadlineWatch::start(job_dir, deadlines, child.id(), started);
         let status = child.wait();
-        if let Some(watch) = watch {
-            watch.finish();
+        if let Some(cause) = watch.and_then(DeadlineWatch::finish) {
+            // Before the exit is written: the exit-commit rule reads it.
+            let _recorded = deadlines::conclude(job_dir, cause, child.id());
         }
         status
     });

@@ -118,4 +118,8 @@ pub(crate) struct SearchParams {
     /// Matching lines to return at most (default 100, max 1000).
     #[schemars(range(min = 1, max = 1000))]
     pub(crate) limit: Option<u32>,
+    /// Byte budget of the listed lines (default 16000, at least 256): lines
+    /// past it are left out and counted.
+    #[schemars(range(min = 256, max = 1_048_576))]
+    pub(crate) max_output_bytes: Option<u32>,
 }

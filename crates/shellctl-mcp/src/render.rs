@@ -180,23 +180,43 @@ pub fn jobs_text(jobs: &[JobInfo]) -> String {
     text
 }
 
-/// Search matches, one a line.
-pub fn matches_text(matches: &[LogSearchMatch]) -> String {
+/// The first matching lines whose listing fits in `budget` bytes, and how
+/// many were left out.
+pub fn matches_within(matches: &[LogSearchMatch], budget: usize) -> (String, usize) {
     let mut text = String::new();
-    for found in matches {
-        let _ = writeln!(
-            text,
-            "line {} (offset {}): {}",
+    for (listed, found) in matches.iter().enumerate() {
+        let line = format!(
+            "line {} (offset {}): {}\n",
             found.line_number, found.offset, found.line
         );
+        if text.len() + line.len() > budget {
+            return (text, matches.len() - listed);
+        }
+        text.push_str(&line);
     }
-    text
+    (text, 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use shellctl_proto::{Cursor, InputState, JobId};
+
+    #[test]
+    fn a_search_listing_stops_at_its_budget_and_counts_the_rest() {
+        let found: Vec<LogSearchMatch> = (1..=50)
+            .map(|n| LogSearchMatch {
+                offset: n * 100,
+                line_number: n,
+                line: "x".repeat(80),
+            })
+            .collect();
+        let (text, left_out) = matches_within(&found, 1000);
+        assert!(text.len() <= 1000, "{}", text.len());
+        assert_eq!(text.lines().count() + left_out, 50);
+        assert!(left_out > 0);
+        assert_eq!(matches_within(&found, usize::MAX).1, 0);
+    }
 
     #[test]
     fn the_cursor_mark_goes_before_the_cursor_cell() {

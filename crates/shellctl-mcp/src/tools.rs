@@ -90,7 +90,7 @@ Jobs are durable, so this finds jobs started earlier, also by an earlier session
 
 const SEARCH_DESCRIPTION: &str = "Search a job's whole output for lines matching a regular expression (Rust regex syntax, e.g. \"(?i)error|warning\") \
 and return the matching lines with their line numbers and byte offsets, in log order, up to `limit` (default 100). \
-Use it to find what a budgeted output left out. To read the output from a match on, call shell_wait with offset = the match's offset and yield_ms 0.";
+Use it to find what a budgeted output left out. The listed lines are budgeted to `max_output_bytes` (default 16000); lines past it are counted, not listed. To read the output from a match on, call shell_wait with offset = the match's offset and yield_ms 0.";
 
 /// Why a tool call failed; it becomes a tool error the model reads.
 #[derive(Debug, thiserror::Error)]
@@ -626,6 +626,11 @@ impl<B: ShellBackend> ShellTools<B> {
         };
         let found = self.backend.search(job_id, query).await?;
         let status = self.backend.status(job_id).await?;
+        // Lines are cut at 4 KiB by the server, but a thousand of them
+        // would still flood the context: list only what fits the budget.
+        let budget = output_budget(params.max_output_bytes) as usize;
+        let (listed, left_out) = render::matches_within(&found.matches, budget);
+        let shown = &found.matches[..found.matches.len() - left_out];
         let mut text = format!(
             "job {job_id}: {}. {} matching line{} in its output{}.\n",
             render::status_phrase(status.status, status.exit_code),
@@ -637,10 +642,19 @@ impl<B: ShellBackend> ShellTools<B> {
                 ""
             }
         );
-        text.push_str(&render::matches_text(&found.matches));
+        if left_out > 0 {
+            let _ = writeln!(
+                text,
+                "{left_out} of them not listed (over max_output_bytes): narrow the pattern or raise max_output_bytes."
+            );
+        }
+        text.push_str(&listed);
         Ok(Outcome {
             fields: JobFields::from_status(&status),
-            extra: json!({ "matches": found.matches, "truncated": found.truncated }),
+            extra: json!({
+                "matches": shown,
+                "truncated": found.truncated || left_out > 0,
+            }),
             text,
         })
     }

@@ -220,7 +220,10 @@ pub struct WaitForRequest {
     pub offset: u64,
     /// A regular expression (Rust `regex` syntax) matched line by line
     /// against the output from `offset` on, including a line still being
-    /// written (a prompt).
+    /// written (a prompt). A match that reaches the end of such an
+    /// unfinished line counts only once the job waits for input or has
+    /// ended, since the rest of the line may still come (`^err$` must not
+    /// match the start of `error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
     /// Which conditions end the wait; default `["exit", "match", "input"]`
@@ -333,7 +336,9 @@ pub struct WaitingForInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitForResult {
     /// The output window and status, as `wait` returns them. After a match
-    /// the output runs up to the end of the matching line.
+    /// the output runs up to the end of the matching line (at most
+    /// `output_limit` bytes; a match further on than that is still
+    /// reported, and the next read from `offset` reaches it).
     #[serde(flatten)]
     pub result: JobResult,
     /// Why the wait ended.

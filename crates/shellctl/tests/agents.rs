@@ -515,3 +515,83 @@ async fn search_and_digest_read_the_whole_log() {
     assert!(digest["omitted_bytes"].as_u64().unwrap() > size - 4000);
     assert!(digest["omitted_lines"].as_u64().unwrap() > 190_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_at_the_end_of_an_unfinished_line_waits_for_the_rest_or_a_prompt() {
+    let server = TestServer::start();
+    // "err" arrives, then a second later the rest of the line: `^err$`
+    // must not match the start of "error happened".
+    let job = server
+        .run(json!({
+            "script": "printf err; sleep 1; echo 'or happened'; echo err; sleep 30",
+            "timeout": 0.001,
+        }))
+        .await;
+    let id = id_of(&job);
+    let (_, found) = server
+        .post(
+            &format!("/v1/jobs/{id}/wait-for"),
+            json!({"offset": 0, "pattern": "^err$", "timeout": 60}),
+        )
+        .await;
+    assert_eq!(found["reason"], "matched", "{found}");
+    assert_eq!(
+        found["match"],
+        json!({"offset": 15, "text": "err"}),
+        "{found}"
+    );
+    assert_eq!(found["output"], "error happened\nerr\n");
+    server
+        .delete(&format!("/v1/jobs/{id}?force=true&grace_seconds=0"))
+        .await;
+
+    // A prompt: the line stays unfinished, and the job reads the terminal.
+    let job = server
+        .run(json!({"script": "printf 'Name: '; read name; echo \"hi $name\"", "timeout": 0.001}))
+        .await;
+    let id = id_of(&job);
+    let (_, prompt) = server
+        .post(
+            &format!("/v1/jobs/{id}/wait-for"),
+            json!({"offset": 0, "pattern": "Name: $", "until": ["match"], "timeout": 60}),
+        )
+        .await;
+    assert_eq!(prompt["reason"], "matched", "{prompt}");
+    assert_eq!(prompt["match"], json!({"offset": 0, "text": "Name: "}));
+    assert_eq!(prompt["waiting_for_input"]["kind"], "line", "{prompt}");
+    server
+        .delete(&format!("/v1/jobs/{id}?force=true&grace_seconds=0"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_ends_every_process_of_the_job_even_when_the_leader_dies_first() {
+    let server = TestServer::start();
+    // The leader dies of the Ctrl-C at once; its background child ignores
+    // SIGINT (a background job of sh does) and would live on.
+    let job = server
+        .run(json!({
+            "script": "sleep 300 & echo $!; sleep 300",
+            "max_runtime_seconds": 1,
+            "idle_flush_seconds": 0.1,
+        }))
+        .await;
+    let id = id_of(&job);
+    let (output, done) = server.wait_done(&id, 0).await;
+    assert_eq!(done["status"], "terminated", "{done}");
+    let pid: u32 = output.trim().parse().unwrap();
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit(')')
+                .next()
+                .map(|rest| rest.trim().chars().next())
+        })
+        .flatten();
+    assert!(
+        matches!(state, None | Some('Z')),
+        "the background sleep {pid} survived the deadline (state {state:?})"
+    );
+    let (_, detail) = server.get(&format!("/v1/jobs/{id}/detail")).await;
+    assert_eq!(detail["end_reason"], "max_runtime");
+}

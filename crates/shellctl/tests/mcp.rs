@@ -10,13 +10,7 @@ use std::path::PathBuf;
 use support::*;
 
 fn mcp_python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/mcp-venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/mcp-venv (scripts/test does) to install the MCP SDK",
-        python.display()
-    );
-    python
+    venv_python("mcp-venv", "scripts/mcp-venv")
 }
 
 /// Runs the session script with `args`; asserts it reported success.

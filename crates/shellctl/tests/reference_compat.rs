@@ -9,13 +9,7 @@ use std::path::PathBuf;
 use support::*;
 
 fn reference_python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/ref-venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/ref-venv (scripts/test does) to install the reference SDK",
-        python.display()
-    );
-    python
+    venv_python("ref-venv", "scripts/ref-venv")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@
 //! went quiet (a program prints its prompt, then reads) and backs off while
 //! nothing happens.
 
-use super::waiting::{JobChanges, exit_code_of, job_result};
+use super::waiting::{FALLBACK_TICK, JobChanges, earliest, exit_code_of, job_result};
 use super::{Service, ServiceError, pane_gone, run_blocking};
 use shellctl_job::files::{OUTPUT, SCRIPT};
 use shellctl_job::process::ProcessIdentity;
@@ -20,10 +20,8 @@ use shellctl_proto::{
 };
 use shellctl_term::search::{LineMatch, LineScanner};
 use std::time::Duration;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
-/// Waiters re-check this often even without an event.
-const FALLBACK_TICK: Duration = Duration::from_secs(1);
 /// How long output must be quiet, and a wait must have run, before the
 /// terminal is probed for an input wait: a program that just got input or
 /// printed needs a moment to reach its next read, and a probe before that
@@ -171,6 +169,11 @@ impl Service {
         let mut growth: Option<(u64, Instant)> = None;
         let mut runner: Option<ProcessIdentity> = None;
         let mut probes = ProbeSchedule::new(started);
+        // A match that ends where an unfinished line ends so far: `$` or a
+        // greedy tail may match there only because the rest of the line has
+        // not arrived. It counts once the job waits for input (the line is
+        // a prompt) or has ended (the line is final).
+        let mut at_line_end: Option<LineMatch> = None;
         let (reason, found_match, waiting) = loop {
             let now = Instant::now();
             if changes.status_may_have_changed(now) {
@@ -188,24 +191,41 @@ impl Service {
             // reads as `matched`: all of it is in the log once the status
             // is terminal.
             if let Some(scanner) = matcher.take() {
+                if size > scanner.offset() {
+                    // New output: the line end matched before has moved on.
+                    at_line_end = None;
+                }
                 let (scanner, found) = self.scan_new_output(job_id, scanner, size).await?;
-                if found.is_some() {
-                    break (WaitReason::Matched, found, None);
+                if let Some(found) = found {
+                    if !ends_unfinished_line(&scanner, &found) {
+                        break (WaitReason::Matched, Some(found), None);
+                    }
+                    at_line_end = Some(found);
                 }
                 matcher = Some(scanner);
             }
             if record.status.is_terminal() {
-                break (WaitReason::Exited, None, None);
+                match at_line_end.take() {
+                    Some(found) => break (WaitReason::Matched, Some(found), None),
+                    None => break (WaitReason::Exited, None, None),
+                }
             }
             let idle_at = growth.map(|(_, at)| at + idle_flush).filter(|_| wants_idle);
             if idle_at.is_some_and(|at| now >= at) {
                 break (WaitReason::Idle, None, None);
             }
-            let probe_at =
-                (wants_input && record.status == JobStatus::Running).then(|| probes.next_at());
+            let probe_at = ((wants_input || at_line_end.is_some())
+                && record.status == JobStatus::Running)
+                .then(|| probes.next_at());
             if probe_at.is_some_and(|at| now >= at) {
                 if let Some(waiting) = self.waiting_for_input(job_id, &mut runner).await? {
-                    break (WaitReason::WaitingForInput, None, Some(waiting));
+                    match at_line_end.take() {
+                        Some(found) => break (WaitReason::Matched, Some(found), Some(waiting)),
+                        None if wants_input => {
+                            break (WaitReason::WaitingForInput, None, Some(waiting));
+                        }
+                        None => {}
+                    }
                 }
                 probes.probed(Instant::now());
                 continue;
@@ -213,15 +233,10 @@ impl Service {
             if now >= deadline || *shutdown.borrow() {
                 break (WaitReason::Timeout, None, None);
             }
-            let wake_at = [Some(deadline), idle_at, probe_at, Some(now + FALLBACK_TICK)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(deadline);
+            let wake_at = earliest(deadline, [idle_at, probe_at, Some(now + FALLBACK_TICK)]);
             tokio::select! {
                 () = changes.wait(wake_at) => {}
                 _ = shutdown.changed() => {}
-                () = sleep_until(wake_at) => {}
             }
         };
         self.wait_for_answer(job_id, &request, reason, found_match, waiting)
@@ -315,12 +330,23 @@ impl Service {
     }
 }
 
+/// Whether `found` is the scanner's match on its unfinished last line and
+/// ends where that line ends so far.
+fn ends_unfinished_line(scanner: &LineScanner, found: &LineMatch) -> bool {
+    found.match_end == found.line_end
+        && scanner
+            .partial_match()
+            .is_some_and(|partial| partial == *found)
+}
+
 /// When a `wait-for` probes the terminal next: [`INPUT_SETTLE`] after the
 /// wait began or output last grew, then at doubling gaps up to
 /// [`MAX_PROBE_GAP`] while nothing changes.
 struct ProbeSchedule {
     next: Instant,
     gap: Duration,
+    /// When the last probe was taken (or the wait began).
+    last: Instant,
 }
 
 impl ProbeSchedule {
@@ -328,6 +354,7 @@ impl ProbeSchedule {
         ProbeSchedule {
             next: started + INPUT_SETTLE,
             gap: INPUT_SETTLE,
+            last: started,
         }
     }
 
@@ -335,13 +362,17 @@ impl ProbeSchedule {
         self.next
     }
 
+    /// Output moves the next probe to shortly after it, but never later
+    /// than [`MAX_PROBE_GAP`] after the last one: a job whose background
+    /// process keeps printing while its foreground reads still gets seen.
     fn output_grew(&mut self, now: Instant) {
         self.gap = INPUT_SETTLE;
-        self.next = now + INPUT_SETTLE;
+        self.next = (now + INPUT_SETTLE).min(self.last + MAX_PROBE_GAP);
     }
 
     fn probed(&mut self, now: Instant) {
         self.gap = (self.gap * 2).min(MAX_PROBE_GAP);
+        self.last = now;
         self.next = now + self.gap;
     }
 }
@@ -387,5 +418,14 @@ mod tests {
         assert_eq!(*gaps.last().unwrap(), MAX_PROBE_GAP);
         schedule.output_grew(now);
         assert_eq!(schedule.next_at(), now + INPUT_SETTLE);
+        // Output all the time never holds a probe off for longer than the
+        // longest gap.
+        schedule.probed(now);
+        let mut later = now;
+        for _ in 0..100 {
+            later += INPUT_SETTLE / 2;
+            schedule.output_grew(later);
+        }
+        assert_eq!(schedule.next_at(), now + MAX_PROBE_GAP);
     }
 }

@@ -27,28 +27,49 @@ use tokio::time::Instant;
 const START_DEADLINE: Duration = Duration::from_secs(60);
 /// Attempts at a fresh job id before giving up.
 const ID_ATTEMPTS: usize = 64;
+/// Attempts at a run with an idempotency key whose job vanishes while it
+/// is read (deleted at that moment); each vanishing frees the key.
+const KEY_ATTEMPTS: usize = 3;
 
 impl Service {
     /// `POST /v1/jobs/run`. With an idempotency key that a job already
     /// holds, nothing starts: the answer is that job's, from offset 0.
     pub async fn run(&self, request: RunJobRequest) -> Result<JobResult, ServiceError> {
         let window = Window::from(&request);
-        if let Some(key) = request.idempotency_key.clone() {
+        let Some(key) = request.idempotency_key.clone() else {
+            return self.start_job(request).await?.answer(self, window).await;
+        };
+        // The job holding the key may be deleted between finding it and
+        // reading it; the key is then free, and the run tries again.
+        for _ in 0..KEY_ATTEMPTS {
             let lookup = key.clone();
-            if let Some(holder) = self
+            let holder = self
                 .db(move |store| store.find_by_idempotency_key(&lookup))
-                .await?
+                .await?;
+            let started = match holder {
+                Some(holder) => Created::KeyTaken(holder),
+                None => self.start_job(request.clone()).await?,
+            };
+            match started
+                .answer_for_key(self, &key, &request.script, window)
+                .await
             {
-                return self
-                    .answer_for_key(holder, key, request.script, window)
-                    .await;
+                Err(ServiceError::JobNotFound(_)) if started.is_key_taken() => {}
+                answer => return answer,
             }
         }
+        Err(ServiceError::Internal(format!(
+            "idempotency key {key:?}: its job kept vanishing"
+        )))
+    }
+
+    /// Creates and launches the job, unless its idempotency key is taken.
+    async fn start_job(&self, request: RunJobRequest) -> Result<Created, ServiceError> {
         let preset = request.env_preset.unwrap_or(self.config.env_preset);
         let terminal = request.terminal.unwrap_or_default();
         let new_job = NewJob {
             label: request.label,
-            idempotency_key: request.idempotency_key.clone(),
+            idempotency_key: request.idempotency_key,
         };
         let spec = JobSpec {
             cwd: PathBuf::new(),
@@ -57,59 +78,17 @@ impl Service {
             idle_timeout_ms: request.idle_timeout_seconds.map(seconds_to_millis),
             terminal: Some(terminal),
         };
-        let job_id = match self
-            .create_job(request.script.clone(), request.cwd, spec, new_job)
-            .await?
+        let created = self
+            .create_job(request.script, request.cwd, spec, new_job)
+            .await?;
+        if let Created::Job(job_id) = created
+            && let Err(reason) = self.launch(job_id, terminal).await
         {
-            Created::Job(job_id) => job_id,
-            Created::KeyTaken(holder) => {
-                // Another run with the key got its row in first.
-                let key = request.idempotency_key.unwrap_or_default();
-                return self
-                    .answer_for_key(holder, key, request.script, window)
-                    .await;
-            }
-        };
-        if let Err(reason) = self.launch(job_id, terminal).await {
             tracing::warn!(%job_id, "job failed to start: {reason}");
             self.end_job(job_id, Ending::Failed(FailureReason::StartFailed))
                 .await?;
         }
-        self.wait_window(job_id, window).await
-    }
-
-    /// The answer to a `run` whose idempotency key `holder` holds: its
-    /// output from offset 0, as `run` would answer, if it runs the same
-    /// script; else a conflict.
-    async fn answer_for_key(
-        &self,
-        holder: JobId,
-        key: String,
-        script: String,
-        window: Window,
-    ) -> Result<JobResult, ServiceError> {
-        let path = self.job_dir(holder).file(SCRIPT);
-        let theirs = run_blocking(move || std::fs::read_to_string(path))
-            .await?
-            .map_err(|err| match err.kind() {
-                // Deleted since the key was looked up.
-                io::ErrorKind::NotFound => ServiceError::JobNotFound(holder.to_string()),
-                _ => ServiceError::Io(err),
-            })?;
-        if theirs != script {
-            return Err(ServiceError::IdempotencyConflict {
-                key,
-                job_id: holder,
-            });
-        }
-        self.wait_window(
-            holder,
-            Window {
-                offset: 0,
-                ..window
-            },
-        )
-        .await
+        Ok(created)
     }
 
     /// Creates the job's directory, watch and row (`starting`). A failure
@@ -279,7 +258,11 @@ impl Service {
     /// `GET /v1/jobs`.
     pub async fn list(&self, query: ListJobsQuery) -> Result<ListJobsResponse, ServiceError> {
         let records = self
-            .db(move |store| store.list(query.status, query.label.as_deref(), query.limit))
+            .db(move |store| {
+                // `label=` (empty) filters nothing, like an absent one.
+                let label = query.label.as_deref().filter(|label| !label.is_empty());
+                store.list(query.status, label, query.limit)
+            })
             .await?;
         Ok(ListJobsResponse {
             jobs: records
@@ -366,11 +349,66 @@ impl Service {
 }
 
 /// What [`Service::create_job`] made.
+#[derive(Debug, Clone, Copy)]
 enum Created {
     /// A new job.
     Job(JobId),
     /// Nothing: this job holds the idempotency key.
     KeyTaken(JobId),
+}
+
+impl Created {
+    fn is_key_taken(self) -> bool {
+        matches!(self, Created::KeyTaken(_))
+    }
+
+    /// The answer to a run without a key: the new job's first window.
+    async fn answer(self, service: &Service, window: Window) -> Result<JobResult, ServiceError> {
+        match self {
+            Created::Job(job_id) | Created::KeyTaken(job_id) => {
+                service.wait_window(job_id, window).await
+            }
+        }
+    }
+
+    /// The answer to a run with `key`: the new job's first window; or, when
+    /// another job holds the key, that job's output from offset 0 (as `run`
+    /// would answer) if it runs the same script, else a conflict.
+    async fn answer_for_key(
+        self,
+        service: &Service,
+        key: &str,
+        script: &str,
+        window: Window,
+    ) -> Result<JobResult, ServiceError> {
+        let holder = match self {
+            Created::Job(job_id) => return service.wait_window(job_id, window).await,
+            Created::KeyTaken(holder) => holder,
+        };
+        let path = service.job_dir(holder).file(SCRIPT);
+        let theirs = run_blocking(move || std::fs::read_to_string(path))
+            .await?
+            .map_err(|err| match err.kind() {
+                // Deleted since the key was looked up.
+                io::ErrorKind::NotFound => ServiceError::JobNotFound(holder.to_string()),
+                _ => ServiceError::Io(err),
+            })?;
+        if theirs != script {
+            return Err(ServiceError::IdempotencyConflict {
+                key: key.to_owned(),
+                job_id: holder,
+            });
+        }
+        service
+            .wait_window(
+                holder,
+                Window {
+                    offset: 0,
+                    ..window
+                },
+            )
+            .await
+    }
 }
 
 /// A validated deadline (at most 30 days) in whole milliseconds.

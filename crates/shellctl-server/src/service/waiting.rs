@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 /// Waiters re-check this often even without an event.
-const FALLBACK_TICK: Duration = Duration::from_secs(1);
+pub(super) const FALLBACK_TICK: Duration = Duration::from_secs(1);
 
 /// What a request asks of its output window: where to start, how long to
 /// wait, how much to return, and how long output may be quiet before a
@@ -227,11 +227,7 @@ impl Service {
                 return Ok(job_result(&record, &log, window));
             }
             known = Some(record);
-            let wake_at = [Some(deadline), idle_at, Some(now + FALLBACK_TICK)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(deadline);
+            let wake_at = earliest(deadline, [idle_at, Some(now + FALLBACK_TICK)]);
             tokio::select! {
                 () = changes.wait(wake_at) => {}
                 _ = shutdown.changed() => {}
@@ -289,6 +285,12 @@ impl JobChanges {
             None => sleep_until(until).await,
         }
     }
+}
+
+/// When a waiter must look again: the deadline, or an earlier moment it
+/// expects something at.
+pub(super) fn earliest<const N: usize>(deadline: Instant, others: [Option<Instant>; N]) -> Instant {
+    others.into_iter().flatten().fold(deadline, Instant::min)
 }
 
 /// The wire answer for a window of `record`'s output.

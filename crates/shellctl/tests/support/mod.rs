@@ -234,3 +234,18 @@ pub fn sorted(fields: &[&str]) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The python of a venv the project's scripts make under `target/`
+/// (`scripts/ref-venv`, `scripts/mcp-venv`; scripts/test runs both).
+pub fn venv_python(venv: &str, made_by: &str) -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target")
+        .join(venv)
+        .join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run {made_by} (scripts/test does)",
+        python.display()
+    );
+    python
+}
