@@ -21,6 +21,10 @@ pub(crate) struct RunParams {
     pub(crate) env: Option<BTreeMap<String, String>>,
     /// A label to find the job by later with shell_list (1 to 128 characters).
     pub(crate) label: Option<String>,
+    /// Seconds the job may run at most; then it is interrupted (Ctrl-C) and killed 3 seconds later. Use it for commands that could hang. Default: no limit.
+    pub(crate) max_runtime_seconds: Option<f64>,
+    /// Seconds the job may go without printing anything; then it is ended like max_runtime_seconds. Default: no limit.
+    pub(crate) idle_timeout_seconds: Option<f64>,
     /// Milliseconds to wait for the job to end or to wait for input before returning (default 10000, max 300000). The job keeps running either way.
     #[schemars(range(max = 300_000))]
     pub(crate) yield_ms: Option<u32>,

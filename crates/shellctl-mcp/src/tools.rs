@@ -396,6 +396,8 @@ impl<B: ShellBackend> ShellTools<B> {
         request.cwd = params.cwd;
         request.env = params.env;
         request.label = params.label;
+        request.max_runtime_seconds = params.max_runtime_seconds;
+        request.idle_timeout_seconds = params.idle_timeout_seconds;
         // The first output comes from the wait below, which knows why it
         // stopped; run only has to start the job.
         request.timeout = MIN_WINDOW_SECONDS;

@@ -123,6 +123,12 @@ async def agent_session(session):
     result, ended = await call(session, "shell_terminate", job_id=sleeping["job_id"], grace_seconds=1)
     check(ended["status"] == "terminated" and ended["done"] is True, "the sleep was not terminated", result)
 
+    # A runaway command bounded by its deadline.
+    result, bounded = await call(
+        session, "shell_run", script="sleep 600", max_runtime_seconds=1, yield_ms=60000
+    )
+    check(bounded["status"] == "terminated" and bounded["done"] is True, "the deadline did not end it", result)
+
     # Errors come back as tool errors with the server's message.
     failed = await session.call_tool("shell_wait", {"job_id": "01010101-zzz"})
     check(failed.is_error, "an unknown job is not a tool error", failed)
