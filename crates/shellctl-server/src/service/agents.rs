@@ -174,6 +174,8 @@ impl Service {
         // not arrived. It counts once the job waits for input (the line is
         // a prompt) or has ended (the line is final).
         let mut at_line_end: Option<LineMatch> = None;
+        // What the last look at the terminal saw the job wait for.
+        let mut seen_waiting: Option<WaitingForInput> = None;
         let (reason, found_match, waiting) = loop {
             let now = Instant::now();
             if changes.status_may_have_changed(now) {
@@ -186,6 +188,7 @@ impl Service {
             if size > offset && growth.is_none_or(|(seen, _)| seen != size) {
                 growth = Some((size, now));
                 probes.output_grew(now);
+                seen_waiting = None;
             }
             // Matched before the status, so a match in a job's last output
             // reads as `matched`: all of it is in the log once the status
@@ -218,16 +221,16 @@ impl Service {
                 && record.status == JobStatus::Running)
                 .then(|| probes.next_at());
             if probe_at.is_some_and(|at| now >= at) {
-                if let Some(waiting) = self.waiting_for_input(job_id, &mut runner).await? {
+                let look = self.confirmed_wait(job_id, &mut runner, &mut seen_waiting, &mut probes);
+                if let Some(waiting) = look.await? {
                     match at_line_end.take() {
                         Some(found) => break (WaitReason::Matched, Some(found), Some(waiting)),
                         None if wants_input => {
                             break (WaitReason::WaitingForInput, None, Some(waiting));
                         }
-                        None => {}
+                        None => probes.probed(Instant::now()),
                     }
                 }
-                probes.probed(Instant::now());
                 continue;
             }
             if now >= deadline || *shutdown.borrow() {
@@ -263,6 +266,32 @@ impl Service {
         })
         .await?;
         Ok((scanner, found?))
+    }
+
+    /// One look at the terminal: the wait it shows, once two looks in a row
+    /// saw the same one (with no output between: the caller clears `seen`
+    /// when output grows). A single look right after input was sent can
+    /// still catch the read the input is about to end. Schedules the next
+    /// look.
+    async fn confirmed_wait(
+        &self,
+        job_id: JobId,
+        runner: &mut Option<ProcessIdentity>,
+        seen: &mut Option<WaitingForInput>,
+        probes: &mut ProbeSchedule,
+    ) -> Result<Option<WaitingForInput>, ServiceError> {
+        let waiting = self.waiting_for_input(job_id, runner).await?;
+        let now = Instant::now();
+        if waiting.is_some() && waiting == *seen {
+            return Ok(waiting);
+        }
+        if waiting.is_some() {
+            probes.confirm(now);
+        } else {
+            probes.probed(now);
+        }
+        *seen = waiting;
+        Ok(None)
     }
 
     /// Whether the job waits for input now, and for what. A job whose
@@ -341,7 +370,8 @@ fn ends_unfinished_line(scanner: &LineScanner, found: &LineMatch) -> bool {
 
 /// When a `wait-for` probes the terminal next: [`INPUT_SETTLE`] after the
 /// wait began or output last grew, then at doubling gaps up to
-/// [`MAX_PROBE_GAP`] while nothing changes.
+/// [`MAX_PROBE_GAP`] while nothing changes; a look that saw a wait is
+/// confirmed [`INPUT_SETTLE`] later.
 struct ProbeSchedule {
     next: Instant,
     gap: Duration,
@@ -368,6 +398,12 @@ impl ProbeSchedule {
     fn output_grew(&mut self, now: Instant) {
         self.gap = INPUT_SETTLE;
         self.next = (now + INPUT_SETTLE).min(self.last + MAX_PROBE_GAP);
+    }
+
+    /// A look saw a wait: look again [`INPUT_SETTLE`] later to confirm it.
+    fn confirm(&mut self, now: Instant) {
+        self.last = now;
+        self.next = now + INPUT_SETTLE;
     }
 
     fn probed(&mut self, now: Instant) {
