@@ -452,16 +452,21 @@ mod tests {
         }
         assert_eq!(gaps[0], INPUT_SETTLE * 2);
         assert_eq!(*gaps.last().unwrap(), MAX_PROBE_GAP);
-        schedule.output_grew(now);
-        assert_eq!(schedule.next_at(), now + INPUT_SETTLE);
-        // Output all the time never holds a probe off for longer than the
-        // longest gap.
+        // Output shortly after a look: the next look follows the settle.
         schedule.probed(now);
+        let soon = now + INPUT_SETTLE;
+        schedule.output_grew(soon);
+        assert_eq!(schedule.next_at(), soon + INPUT_SETTLE);
+        // Output all the time never holds a look off for longer than the
+        // longest gap.
         let mut later = now;
         for _ in 0..100 {
             later += INPUT_SETTLE / 2;
             schedule.output_grew(later);
         }
         assert_eq!(schedule.next_at(), now + MAX_PROBE_GAP);
+        // A look that saw a wait is confirmed a settle later.
+        schedule.confirm(later);
+        assert_eq!(schedule.next_at(), later + INPUT_SETTLE);
     }
 }
