@@ -15,22 +15,7 @@ fn mcp_python() -> PathBuf {
 
 /// Runs the session script with `args`; asserts it reported success.
 async fn agent_session(args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/agent_session.py");
-    let output = tokio::process::Command::new(mcp_python())
-        .arg(script)
-        .args(args)
-        .env_remove("SHELLCTL_AUTH_TOKEN")
-        .env_remove("SHELLCTL_BASE_URL")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "MCP session failed:\n{stdout}\n{stderr}"
-    );
-    assert_eq!(stdout.trim(), "mcp session ok", "{stderr}");
+    run_python_script(mcp_python(), "mcp/agent_session.py", args, "mcp session ok").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

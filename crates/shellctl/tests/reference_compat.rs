@@ -18,20 +18,11 @@ async fn the_reference_python_client_works_unchanged() {
         token: Some("compat-token".into()),
         extra: Vec::new(),
     });
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/reference_client.py");
-    let output = tokio::process::Command::new(reference_python())
-        .arg(script)
-        .arg(&server.base)
-        .arg("compat-token")
-        .env_remove("SHELLCTL_AUTH_TOKEN")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "reference client failed:\n{stdout}\n{stderr}"
-    );
-    assert_eq!(stdout.trim(), "compat ok");
+    run_python_script(
+        reference_python(),
+        "compat/reference_client.py",
+        &[&server.base, "compat-token"],
+        "compat ok",
+    )
+    .await;
 }

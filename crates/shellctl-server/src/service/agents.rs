@@ -9,10 +9,13 @@
 //! went quiet (a program prints its prompt, then reads) and backs off while
 //! nothing happens.
 
+use super::input_tracker::WaitSeen;
+use super::terminal::wait_seen;
 use super::waiting::{FALLBACK_TICK, JobChanges, earliest, exit_code_of, job_result};
 use super::{Service, ServiceError, pane_gone, run_blocking};
 use shellctl_job::files::{OUTPUT, SCRIPT};
 use shellctl_job::process::ProcessIdentity;
+use shellctl_job::terminal;
 use shellctl_proto::{
     DigestRequest, DigestView, InputKind, JobDetail, JobId, JobStatus, LogSearchMatch,
     LogSearchQuery, LogSearchResponse, PatternMatch, TerminalSize, WaitForRequest, WaitForResult,
@@ -174,8 +177,8 @@ impl Service {
         // not arrived. It counts once the job waits for input (the line is
         // a prompt) or has ended (the line is final).
         let mut at_line_end: Option<LineMatch> = None;
-        // What the last look at the terminal saw the job wait for.
-        let mut seen_waiting: Option<WaitingForInput> = None;
+        // The wait the last look at the terminal saw.
+        let mut seen_waiting: Option<WaitSeen> = None;
         let (reason, found_match, waiting) = loop {
             let now = Instant::now();
             if changes.status_may_have_changed(now) {
@@ -269,48 +272,66 @@ impl Service {
     }
 
     /// One look at the terminal: the wait it shows, once two looks in a row
-    /// saw the same one (with no output between: the caller clears `seen`
-    /// when output grows). A single look right after input was sent can
-    /// still catch the read the input is about to end. Schedules the next
-    /// look.
+    /// saw the same one (the same reading process, in the same terminal
+    /// mode, with no output between: the caller clears `seen` when output
+    /// grows). A single look right after input was sent can still catch
+    /// the read the input is about to end. Looks read `/proc` only; the
+    /// screen (for the prompt and the kind) is captured once, for the wait
+    /// confirmed. Schedules the next look.
     async fn confirmed_wait(
         &self,
         job_id: JobId,
         runner: &mut Option<ProcessIdentity>,
-        seen: &mut Option<WaitingForInput>,
+        seen: &mut Option<WaitSeen>,
         probes: &mut ProbeSchedule,
     ) -> Result<Option<WaitingForInput>, ServiceError> {
-        let waiting = self.waiting_for_input(job_id, runner).await?;
+        let Some(identity) = self.runner_of(job_id, runner).await? else {
+            return Ok(None);
+        };
+        let look = run_blocking(move || terminal::probe(identity).ok().and_then(|p| wait_seen(&p)))
+            .await?;
         let now = Instant::now();
-        if waiting.is_some() && waiting == *seen {
-            return Ok(waiting);
+        if look.is_some() && look == *seen {
+            let described = self.describe_wait(job_id, identity).await?;
+            if described.is_some() {
+                return Ok(described);
+            }
         }
-        if waiting.is_some() {
+        if look.is_some() {
             probes.confirm(now);
         } else {
             probes.probed(now);
         }
-        *seen = waiting;
+        *seen = look;
         Ok(None)
     }
 
-    /// Whether the job waits for input now, and for what. A job whose
-    /// terminal is gone is not waiting (it is ending; the next status
-    /// check sees it).
-    async fn waiting_for_input(
+    /// The job's runner, found once per wait; `None` once the job no
+    /// longer runs (the next status check sees it end).
+    async fn runner_of(
         &self,
         job_id: JobId,
         runner: &mut Option<ProcessIdentity>,
+    ) -> Result<Option<ProcessIdentity>, ServiceError> {
+        if let Some(identity) = *runner {
+            return Ok(Some(identity));
+        }
+        match self.live_terminal(job_id).await {
+            Ok((_, identity)) => Ok(Some(*runner.insert(identity))),
+            Err(ServiceError::JobNotRunning(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// What the job waits for now (kind and prompt, from the terminal's
+    /// mode and its screen); `None` if it no longer waits, or its terminal
+    /// is gone.
+    async fn describe_wait(
+        &self,
+        job_id: JobId,
+        runner: ProcessIdentity,
     ) -> Result<Option<WaitingForInput>, ServiceError> {
-        let identity = match *runner {
-            Some(identity) => identity,
-            None => match self.live_terminal(job_id).await {
-                Ok((_, identity)) => *runner.insert(identity),
-                Err(ServiceError::JobNotRunning(_)) => return Ok(None),
-                Err(err) => return Err(err),
-            },
-        };
-        match self.input_of(job_id, identity, None).await {
+        match self.input_of(job_id, runner, None).await {
             Ok((_, input)) if input.waiting => Ok(Some(WaitingForInput {
                 kind: input.kind.unwrap_or(InputKind::Line),
                 prompt: input.prompt,

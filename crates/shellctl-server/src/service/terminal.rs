@@ -239,7 +239,7 @@ impl Service {
     }
 }
 
-fn wait_seen(probe: &TerminalProbe) -> Option<WaitSeen> {
+pub(super) fn wait_seen(probe: &TerminalProbe) -> Option<WaitSeen> {
     probe.reader.map(|reader| WaitSeen {
         reader: reader.pid,
         mode: probe.mode,

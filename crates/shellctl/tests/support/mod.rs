@@ -249,3 +249,28 @@ pub fn venv_python(venv: &str, made_by: &str) -> PathBuf {
     );
     python
 }
+
+/// Runs `tests/<script>` with `python` and `args` (no token or base URL
+/// inherited from the environment); asserts it succeeded and printed
+/// exactly `expected` on stdout.
+pub async fn run_python_script(python: PathBuf, script: &str, args: &[&str], expected: &str) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
+    let output = tokio::process::Command::new(python)
+        .arg(&script)
+        .args(args)
+        .env_remove("SHELLCTL_AUTH_TOKEN")
+        .env_remove("SHELLCTL_BASE_URL")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{} failed:\n{stdout}\n{stderr}",
+        script.display()
+    );
+    assert_eq!(stdout.trim(), expected, "{stderr}");
+}
