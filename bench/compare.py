@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -151,6 +152,43 @@ async def bench_first_line(client, n: int) -> float:
     return statistics.median(lags) if lags else float("nan")
 
 
+async def bench_sse_line(port: int, n: int) -> float:
+    """Seconds from a line printed by a running job to a client of its
+    Server-Sent Events stream having it (ours only: the reference has no
+    streams). The job prints its own clock; lines are 0.2 s apart, so each
+    arrives on an idle stream."""
+    client = LeanClient("127.0.0.1", port)
+    script = f"sleep 0.3; for i in $(seq {n}); do date +%s.%N; sleep 0.2; done"
+    result = await run(client, script, timeout=0.01)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /v1/jobs/{result['job_id']}/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                 "Accept: text/event-stream\r\n\r\n".encode())
+    await writer.drain()
+    lags, pending, done = [], "", False
+    while not done:
+        line = await asyncio.wait_for(reader.readline(), 60)
+        if not line:
+            break
+        arrived = time.time()
+        text = line.decode().rstrip("\r\n")
+        if text.startswith("event: end"):
+            done = True
+        if not text.startswith("data: "):
+            continue
+        data = json.loads(text[6:])
+        if "text" not in data:
+            continue
+        pending += data["text"]
+        *complete, pending = pending.split("\n")
+        for printed in complete:
+            if printed.strip():
+                lags.append(arrived - float(printed))
+    writer.close()
+    if len(lags) != n:
+        raise RuntimeError(f"sse: {len(lags)} of {n} lines arrived")
+    return statistics.median(lags)
+
+
 async def bench_terminal_query(client, path_suffix: str, n: int) -> float:
     """Median latency of a terminal query on a job waiting at a prompt (ours
     only: the reference has no terminal routes)."""
@@ -274,6 +312,7 @@ async def measure(server: Server, quick: bool, results: dict) -> None:
     ]
     if strict:
         workloads += [
+            ("sse_line_ms", lambda: scaled(1000, bench_sse_line(port, 3 if quick else 25))),
             ("screen_ms", lambda: scaled(1000, bench_terminal_query(client, "screen", 10 if quick else 200))),
             ("input_state_ms", lambda: scaled(1000, bench_terminal_query(client, "input-state", 10 if quick else 200))),
         ]
@@ -340,6 +379,7 @@ def main() -> None:
     rows = [
         ("run `echo hi` to done, median (ms)", "run_to_done_ms", "lower"),
         ("line printed -> waiter has it, median (ms)", "first_line_ms", "lower"),
+        ("line printed -> SSE client has it, median (ms)", "sse_line_ms", "lower"),
         (f"{4 if args.quick else 32} concurrent echo jobs, wall (s)", "concurrent32_s", "lower"),
         (f"output pipeline PTY->log->wait, median of {runs} (MB/s)", "pipeline_mbs", "higher"),
         (f"bare tmux pipe-pane into cat, median of {runs} (MB/s)", "bare_tmux_mbs", "same"),

@@ -10,7 +10,17 @@
 //! server's error code (from our error envelope, or from FastAPI's
 //! `{"detail": …}` shape when talking to the reference server), apart from
 //! transport and decode failures. [`Follow`] yields a job's output as it
-//! arrives until the job is done.
+//! arrives until the job is done: from the job's event stream, or by
+//! repeated waits from a server without one (the reference server).
+//!
+//! The push routes are Server-Sent Events, read incrementally by the
+//! bounded parser of [`sse`]: [`ShellctlClient::job_events`] yields one
+//! job's status changes, output and end ([`JobEventStream`]),
+//! [`ShellctlClient::lifecycle_events`] the lifecycle events of all jobs
+//! ([`LifecycleStream`]). Both resume with `Last-Event-ID` when their
+//! connection breaks (a server restart closes them), for a bounded time.
+//! They (and so [`Follow`]) need a Tokio runtime with its time driver, as
+//! `#[tokio::main]` builds one.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), shellctl_client::ClientError> {
@@ -34,12 +44,17 @@ use shellctl_proto::limits::{
 };
 use shellctl_proto::{
     DeleteJobResponse, DigestRequest, DigestView, EnvOverlay, EnvPreset, HealthResponse,
-    InputJobRequest, InputStateView, JobDetail, JobInfo, JobResult, JobStatus, JobStatusView,
-    KeysRequest, ListJobsQuery, ListJobsResponse, LogSearchResponse, ResizeRequest, RunJobRequest,
-    ScreenView, SignalName, SignalRequest, SignalTarget, TerminalSize, TerminateJobRequest,
-    WaitForRequest, WaitForResult, WaitJobRequest,
+    InputJobRequest, InputStateView, JobDetail, JobId, JobInfo, JobResult, JobStatus,
+    JobStatusView, JobStreamEvent, KeysRequest, ListJobsQuery, ListJobsResponse, LogSearchResponse,
+    OutputChunk, ResizeRequest, RunJobRequest, ScreenView, SignalName, SignalRequest, SignalTarget,
+    TerminalSize, TerminateJobRequest, WaitForRequest, WaitForResult, WaitJobRequest,
 };
 use std::time::Duration;
+
+pub mod sse;
+mod streams;
+
+pub use streams::{DEFAULT_RECONNECT_BUDGET, JobEventStream, LifecycleStream};
 
 /// Extra time an HTTP request may take beyond the wait it asks for.
 const HTTP_SLACK: Duration = Duration::from_secs(30);
@@ -77,6 +92,22 @@ pub enum ClientError {
     /// another route. Nothing was sent. Real job ids have no dots.
     #[error("invalid job id {0:?}: not usable as a URL path segment")]
     InvalidJobId(String),
+    /// An event stream broke its format or this client's bounds: the
+    /// answer is not `text/event-stream`, an event is larger than 16 MiB,
+    /// or an event's data does not decode.
+    #[error("stream: {0}")]
+    Stream(String),
+    /// An event stream's connection broke and reconnecting with
+    /// `Last-Event-ID` kept failing for the whole reconnect budget
+    /// ([`ShellctlClient::with_reconnect_budget`]): the server went away.
+    #[error("stream lost after {failures} failures in a row; the last: {last}")]
+    StreamLost {
+        /// Failures in a row: the break and the reconnections that failed.
+        failures: u32,
+        /// The last of them.
+        #[source]
+        last: Box<ClientError>,
+    },
 }
 
 impl ClientError {
@@ -85,6 +116,20 @@ impl ClientError {
         match self {
             ClientError::Api { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// Whether this is a server's answer to a route it does not have (an
+    /// older shellctl, or the reference server, asked for a push route):
+    /// `405`, or a `404` whose code is not `job_not_found` (FastAPI's
+    /// `{"detail": "Not Found"}`, our `not_found`).
+    pub fn is_missing_route(&self) -> bool {
+        match self {
+            ClientError::Api { status: 405, .. } => true,
+            ClientError::Api {
+                status: 404, code, ..
+            } => code != "job_not_found",
+            _ => false,
         }
     }
 }
@@ -130,6 +175,9 @@ pub struct ShellctlClient {
     pub output_limit: u32,
     /// Quiet seconds after new output before a wait returns (default 0.5).
     pub idle_flush_seconds: f64,
+    /// How long an event stream keeps reconnecting after its connection
+    /// broke before it gives up.
+    reconnect_budget: Duration,
 }
 
 impl ShellctlClient {
@@ -154,6 +202,7 @@ impl ShellctlClient {
             token: std::env::var(AUTH_TOKEN_ENV).ok().filter(|t| !t.is_empty()),
             output_limit: DEFAULT_OUTPUT_LIMIT,
             idle_flush_seconds: DEFAULT_IDLE_FLUSH_SECONDS,
+            reconnect_budget: DEFAULT_RECONNECT_BUDGET,
         })
     }
 
@@ -182,6 +231,18 @@ impl ShellctlClient {
     #[must_use]
     pub fn with_idle_flush_seconds(mut self, seconds: f64) -> Self {
         self.idle_flush_seconds = seconds;
+        self
+    }
+
+    /// Sets how long an event stream ([`JobEventStream`],
+    /// [`LifecycleStream`], and so [`Follow`]) keeps reconnecting, with
+    /// growing pauses (0.1 s doubling up to 5 s), after its connection broke
+    /// before it gives up with [`ClientError::StreamLost`] (default
+    /// [`DEFAULT_RECONNECT_BUDGET`], 30 s; zero: never reconnect). The time
+    /// starts again whenever data arrives.
+    #[must_use]
+    pub fn with_reconnect_budget(mut self, budget: Duration) -> Self {
+        self.reconnect_budget = budget;
         self
     }
 
@@ -534,38 +595,84 @@ impl ShellctlClient {
     }
 
     /// Follows a job from a result it returned (`run`, `wait`, `input`):
-    /// yields that result, then one per later wait, until the job is done
-    /// and its output read.
+    /// yields that result, then the job's output as it arrives, until the
+    /// job is done and its output read. See [`Follow`].
     pub fn follow(&self, start: &JobResult) -> Follow<'_> {
-        Follow {
-            client: self,
-            job_id: start.job_id.to_string(),
-            offset: start.offset,
-            pending: Some(start.clone()),
-            finished: false,
-        }
+        Follow::new(
+            self,
+            start.job_id.to_string(),
+            start.offset,
+            Some(start.clone()),
+        )
     }
 
-    /// Follows a job from byte `offset`.
+    /// Follows a job from byte `offset`. See [`Follow`].
     pub fn follow_from(&self, job_id: &str, offset: u64) -> Follow<'_> {
-        Follow {
-            client: self,
-            job_id: job_id.to_owned(),
-            offset,
-            pending: None,
-            finished: false,
-        }
+        Follow::new(self, job_id.to_owned(), offset, None)
     }
 }
 
 /// A job's output as it arrives; see [`ShellctlClient::follow`].
+///
+/// Reads the job's event stream ([`ShellctlClient::job_events`]), which
+/// resumes on its own across broken connections and server restarts. Each
+/// chunk of output comes as the [`JobResult`] a wait would have answered:
+/// the job's status from its last status event, `done` and `truncated`
+/// false while the job runs (once it has ended, both are set on every
+/// chunk but the last); the last result is `done`, with the job's final
+/// status and exit code, and the last chunk of output or none. Results
+/// from the stream carry the `output_path` of the result
+/// [`follow`](ShellctlClient::follow) started from; those of
+/// [`follow_from`](ShellctlClient::follow_from) have none (empty), as the
+/// stream does not say it.
+///
+/// A server without the stream (an older shellctl, the reference server:
+/// [`ClientError::is_missing_route`]) is followed by repeated waits
+/// instead, each wait's answer yielded as it is.
 #[derive(Debug)]
 pub struct Follow<'a> {
     client: &'a ShellctlClient,
     job_id: String,
+    /// The offset after everything yielded.
     offset: u64,
     pending: Option<JobResult>,
     finished: bool,
+    /// The job's event stream; `None` once the server turned out to have
+    /// none (then each result is a wait's).
+    stream: Option<FollowStream>,
+}
+
+impl<'a> Follow<'a> {
+    fn new(
+        client: &'a ShellctlClient,
+        job_id: String,
+        offset: u64,
+        pending: Option<JobResult>,
+    ) -> Follow<'a> {
+        let stream = FollowStream {
+            events: client.job_events(&job_id, offset),
+            job: pending
+                .as_ref()
+                .map(|start| start.job_id)
+                .or_else(|| JobId::parse(&job_id).ok()),
+            output_path: pending
+                .as_ref()
+                .map(|start| start.output_path.clone())
+                .unwrap_or_default(),
+            offset,
+            status: None,
+            held: None,
+            error: None,
+        };
+        Follow {
+            client,
+            job_id,
+            offset,
+            pending,
+            finished: false,
+            stream: Some(stream),
+        }
+    }
 }
 
 impl Follow<'_> {
@@ -574,24 +681,152 @@ impl Follow<'_> {
         if self.finished {
             return None;
         }
-        let result = match self.pending.take() {
-            Some(result) => result,
-            None => match self.client.wait(&self.job_id, self.offset, None).await {
-                Ok(result) => result,
-                Err(err) => {
-                    self.finished = true;
-                    return Some(Err(err));
+        let next = match (self.pending.take(), &mut self.stream) {
+            (Some(result), _) => Ok(result),
+            (None, Some(stream)) => match stream.next().await {
+                Err(err) if err.is_missing_route() => {
+                    self.stream = None;
+                    self.client.wait(&self.job_id, self.offset, None).await
                 }
+                other => other,
             },
+            (None, None) => self.client.wait(&self.job_id, self.offset, None).await,
         };
-        self.offset = result.offset;
-        self.finished = result.done && !result.truncated;
-        Some(Ok(result))
+        match next {
+            Ok(result) => {
+                self.offset = result.offset;
+                self.finished = result.done && !result.truncated;
+                Some(Ok(result))
+            }
+            Err(err) => {
+                self.finished = true;
+                Some(Err(err))
+            }
+        }
     }
 
     /// The offset after everything yielded so far.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+}
+
+/// A [`Follow`]'s job stream, and what it turns events into results with.
+#[derive(Debug)]
+struct FollowStream {
+    events: JobEventStream,
+    /// The job's id (from the start result, the id given, or the stream).
+    job: Option<JobId>,
+    /// The start result's `output_path` (empty without one).
+    output_path: String,
+    /// The offset after all output read from the stream (held included).
+    offset: u64,
+    /// The job's last status event.
+    status: Option<JobStatusView>,
+    /// A chunk read after the job ended, held until the next event says
+    /// whether it is the last (then it is merged into the end's result).
+    held: Option<JobResult>,
+    /// An error that came while a chunk was held: reported after it.
+    error: Option<ClientError>,
+}
+
+impl FollowStream {
+    /// The next result: a chunk of output, or the end.
+    async fn next(&mut self) -> Result<JobResult, ClientError> {
+        if let Some(err) = self.error.take() {
+            return Err(err);
+        }
+        loop {
+            let event = match self.events.next().await {
+                Some(Ok(event)) => event,
+                Some(Err(err)) => {
+                    return match self.held.take() {
+                        Some(held) => {
+                            self.error = Some(err);
+                            Ok(held)
+                        }
+                        None => Err(err),
+                    };
+                }
+                None => return Err(ClientError::Stream("the job stream is over".into())),
+            };
+            match event {
+                JobStreamEvent::Status(view) => {
+                    self.job = Some(view.job_id);
+                    self.status = Some(view);
+                }
+                JobStreamEvent::Output(chunk) => {
+                    let Some(text) = self.fresh_text(chunk) else {
+                        continue;
+                    };
+                    let mut result = self.result(text)?;
+                    // After the end, the chunk before the last has more
+                    // output after it, as a wait would say.
+                    let ended = result.done;
+                    result.truncated = ended;
+                    if !ended {
+                        return Ok(result);
+                    }
+                    if let Some(previous) = self.held.replace(result) {
+                        return Ok(previous);
+                    }
+                }
+                JobStreamEvent::End(view) => {
+                    let mut last = match self.held.take() {
+                        Some(held) => held,
+                        None => self.result(String::new())?,
+                    };
+                    last.job_id = view.job_id;
+                    last.done = true;
+                    last.truncated = false;
+                    last.status = view.status;
+                    last.exit_code = view.exit_code;
+                    last.offset = self.offset;
+                    return Ok(last);
+                }
+            }
+        }
+    }
+
+    /// The part of `chunk` not read yet (a server that resumes exactly
+    /// sends none twice); `None` when there is none.
+    fn fresh_text(&mut self, chunk: OutputChunk) -> Option<String> {
+        let end = chunk
+            .offset
+            .saturating_add(u64::try_from(chunk.text.len()).unwrap_or(u64::MAX));
+        if end <= self.offset {
+            return None;
+        }
+        let seen = usize::try_from(self.offset.saturating_sub(chunk.offset)).unwrap_or(0);
+        self.offset = end;
+        Some(match chunk.text.get(seen..) {
+            Some(fresh) if seen > 0 => fresh.to_owned(),
+            _ => chunk.text,
+        })
+    }
+
+    /// A result of `output` ending at the current offset, with the last
+    /// status.
+    fn result(&self, output: String) -> Result<JobResult, ClientError> {
+        let job_id = self
+            .job
+            .ok_or_else(|| ClientError::Stream("the job stream gave no job id".into()))?;
+        let (status, exit_code) = self
+            .status
+            .as_ref()
+            .map_or((JobStatus::Running, None), |view| {
+                (view.status, view.exit_code)
+            });
+        Ok(JobResult {
+            job_id,
+            done: status.is_terminal(),
+            status,
+            exit_code,
+            output_path: self.output_path.clone(),
+            output,
+            offset: self.offset,
+            truncated: false,
+        })
     }
 }
 

@@ -81,6 +81,15 @@ async fn record(State(log): State<Log>, request: Request) -> Response {
         ("GET", "/v1/jobs") => {
             json!({"jobs": [{"job_id": JOB, "status": "running", "created_at": "2026-05-21T15:30:20Z", "started_at": null, "ended_at": null}]})
         }
+        // Like the reference server, the stub has no event streams: a
+        // follow falls back to waits.
+        ("GET", p) if p.ends_with("/events") => {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"detail": "Not Found"})),
+            )
+                .into_response();
+        }
         ("GET", "/v1/jobs/05211530-nope") => {
             return (
                 StatusCode::NOT_FOUND,
@@ -301,8 +310,9 @@ async fn api_and_transport_errors_are_told_apart() {
 }
 
 /// Calls every route that takes a job id with `id`, in this order: wait,
-/// input, tail, status, terminate, delete, a follow's first wait, screen,
-/// input state, keys, signal and resize.
+/// input, tail, status, terminate, delete, a follow's first chunk (its
+/// stream request, which the stub answers 404, then a wait), screen, input
+/// state, keys, signal and resize.
 async fn call_every_job_route(client: &ShellctlClient, id: &str) -> Vec<Result<(), ClientError>> {
     let mut follow = client.follow_from(id, 0);
     vec![
@@ -324,20 +334,21 @@ async fn call_every_job_route(client: &ShellctlClient, id: &str) -> Vec<Result<(
     ]
 }
 
-/// What each call of [`call_every_job_route`] adds after the id segment.
-const JOB_ROUTE_TAILS: [&str; 12] = [
-    "/wait",
-    "/input",
-    "/log/tail",
-    "",
-    "/terminate",
-    "",
-    "/wait",
-    "/screen",
-    "/input-state",
-    "/keys",
-    "/signal",
-    "/resize",
+/// What the requests of each call of [`call_every_job_route`] add after
+/// the id segment.
+const JOB_ROUTE_TAILS: [&[&str]; 12] = [
+    &["/wait"],
+    &["/input"],
+    &["/log/tail"],
+    &[""],
+    &["/terminate"],
+    &[""],
+    &["/events", "/wait"],
+    &["/screen"],
+    &["/input-state"],
+    &["/keys"],
+    &["/signal"],
+    &["/resize"],
 ];
 
 const DOT_SEGMENT_IDS: [&str; 9] = [
@@ -365,8 +376,8 @@ async fn dot_segment_ids_are_refused_and_nothing_is_sent() {
 }
 
 /// Whatever the id, a job route either fails without sending anything or
-/// sends one request whose path is `/v1/jobs/<one segment>` plus the
-/// route's tail, the segment unescaping to the id. (The stub answers every
+/// sends its requests, each with the path `/v1/jobs/<one segment>` plus
+/// the route's tail, the segment unescaping to the id. (The stub answers every
 /// request with success, so a call that sent something succeeded.)
 #[tokio::test]
 async fn no_id_moves_a_request_off_its_route() {
@@ -383,7 +394,7 @@ async fn no_id_moves_a_request_off_its_route() {
             .iter()
             .zip(JOB_ROUTE_TAILS)
             .filter(|(result, _)| result.is_ok())
-            .map(|(_, tail)| tail)
+            .flat_map(|(_, tails)| tails.iter().copied())
             .collect();
         assert_eq!(
             sent.len(),

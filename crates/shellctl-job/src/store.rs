@@ -6,6 +6,11 @@
 //! write is [`Store::settle`]; statuses and failure reasons reach SQL only
 //! through [`JobStatus::as_str`] and [`FailureReason::as_str`].
 //!
+//! Every status change also lands in the `job_events` table, the durable
+//! lifecycle event log behind `GET /v1/events`: SQLite triggers write it in
+//! the transition's own transaction, so it holds the changes made by every
+//! process, in commit order, with increasing seqs that are never reused.
+//!
 //! The schema is versioned with `PRAGMA user_version` and changed only by
 //! the ordered migrations in this module, applied at [`Store::open`].
 //!
@@ -17,7 +22,7 @@
 use crate::layout::PRIVATE_FILE_MODE;
 use crate::lifecycle::{Ending, FailureReason};
 use rusqlite::{Connection, OptionalExtension, params};
-use shellctl_proto::{EndReason, JobId, JobStatus};
+use shellctl_proto::{EndReason, JobId, JobStatus, LifecycleEvent, LifecycleStatus};
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -56,10 +61,45 @@ CREATE INDEX jobs_by_label ON jobs(label) WHERE label IS NOT NULL;
 CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs(idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 ",
+    // The lifecycle event log. Triggers write it in the same transaction
+    // as the transition, whichever process makes it (the server, or a
+    // job's pipe side committing an exit while the server is down), so no
+    // writer can forget an event and the order is the commit order. The
+    // status names are spelled here once, frozen with the migration; a
+    // test checks them against `LifecycleStatus`.
+    "
+CREATE TABLE job_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    at TEXT NOT NULL,
+    label TEXT
+);
+CREATE INDEX job_events_by_at ON job_events(at);
+CREATE TRIGGER job_events_on_insert AFTER INSERT ON jobs
+BEGIN
+    INSERT INTO job_events (job_id, status, exit_code, at, label)
+    VALUES (new.job_id, new.status, NULL, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), new.label);
+END;
+CREATE TRIGGER job_events_on_status AFTER UPDATE OF status ON jobs
+    WHEN new.status IS NOT old.status AND new.status <> 'starting'
+BEGIN
+    INSERT INTO job_events (job_id, status, exit_code, at, label)
+    VALUES (new.job_id, new.status,
+            CASE WHEN new.status = 'exited' THEN new.exit_code END,
+            strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), new.label);
+END;
+CREATE TRIGGER job_events_on_delete AFTER DELETE ON jobs
+BEGIN
+    INSERT INTO job_events (job_id, status, exit_code, at, label)
+    VALUES (old.job_id, 'deleted', NULL, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), old.label);
+END;
+",
 ];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const _: () = assert!(
     MIGRATIONS.len() == SCHEMA_VERSION as usize,
     "one migration per schema version"
@@ -425,6 +465,73 @@ impl Store {
             })
         })
         .collect()
+    }
+
+    /// Lifecycle events after `since` (exclusive), oldest first, at most
+    /// `limit`, optionally only those of jobs labelled `label`.
+    pub fn events_after(
+        &self,
+        since: u64,
+        label: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LifecycleEvent>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, job_id, status, exit_code, at, label FROM job_events
+             WHERE seq > ?1 AND (?2 IS NULL OR label = ?2) ORDER BY seq LIMIT ?3",
+        )?;
+        // Seqs start at 1, so a `since` past i64 (never written) means none.
+        let since = i64::try_from(since).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![since, label, limit], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<i32>>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (seq, job_id, status, exit_code, at, label) = row?;
+            let corrupt = |detail: String| StoreError::Corrupt {
+                job_id: job_id.clone(),
+                detail,
+            };
+            Ok(LifecycleEvent {
+                seq: u64::try_from(seq).map_err(|e| corrupt(format!("event seq {seq}: {e}")))?,
+                job_id: JobId::parse(&job_id).map_err(|e| corrupt(e.to_string()))?,
+                status: LifecycleStatus::parse(&status)
+                    .ok_or_else(|| corrupt(format!("event status {status:?}")))?,
+                exit_code,
+                at,
+                label,
+            })
+        })
+        .collect()
+    }
+
+    /// The highest event seq ever written (0 before the first event); kept
+    /// by SQLite's `AUTOINCREMENT` bookkeeping, so trimming the log does
+    /// not lower it and seqs are never reused.
+    pub fn last_event_seq(&self) -> Result<u64, StoreError> {
+        let seq: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'job_events'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(seq.and_then(|seq| u64::try_from(seq).ok()).unwrap_or(0))
+    }
+
+    /// Drops lifecycle events recorded before `cutoff` (a wire timestamp),
+    /// for GC. Returns how many.
+    pub fn trim_events(&self, cutoff: &str) -> Result<usize, StoreError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM job_events WHERE at < ?1", params![cutoff])?)
     }
 
     /// Deletes a job's row. Returns whether it existed.

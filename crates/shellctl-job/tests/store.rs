@@ -4,7 +4,7 @@
 use shellctl_job::lifecycle::{Ending, FailureReason, TerminateCause};
 use shellctl_job::store::SCHEMA_VERSION;
 use shellctl_job::{InsertError, JobRecord, NewJob, Store, StoreError};
-use shellctl_proto::{EndReason, JobId, JobStatus};
+use shellctl_proto::{EndReason, JobId, JobStatus, LifecycleStatus};
 use std::os::unix::fs::PermissionsExt;
 
 fn id(s: &str) -> JobId {
@@ -500,4 +500,83 @@ fn every_ending_records_its_end_reason() {
         let row = store.get(job).unwrap().unwrap();
         assert_eq!(row.end_reason, Some(reason), "{ending:?}");
     }
+}
+
+fn event_log(store: &Store, since: u64) -> Vec<(String, LifecycleStatus, Option<i32>)> {
+    store
+        .events_after(since, None, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|event| (event.job_id.to_string(), event.status, event.exit_code))
+        .collect()
+}
+
+#[test]
+fn every_transition_but_starting_lands_in_the_event_log_in_commit_order() {
+    use LifecycleStatus::{Created, Deleted, Exited, Failed, Lost, Running};
+    let (_dir, store) = open();
+    let (a, b, c) = (id("05211530-eva"), id("05211530-evb"), id("05211530-evc"));
+    let labelled = NewJob {
+        label: Some("batch".into()),
+        idempotency_key: None,
+    };
+    store.insert(a, T0, &labelled).unwrap();
+    store.insert(b, T0, &NewJob::default()).unwrap();
+    store.mark_starting(a).unwrap();
+    store.mark_running(a, T1).unwrap();
+    store
+        .settle(a, Ending::Exited { exit_code: 7 }, T2)
+        .unwrap();
+    // b ends before it was marked running: created straight to its end.
+    store.settle(b, Ending::Lost, T2).unwrap();
+    store.insert(c, T0, &NewJob::default()).unwrap();
+    store
+        .settle(c, Ending::Failed(FailureReason::StartFailed), T2)
+        .unwrap();
+    // A write that changes nothing writes no event.
+    store.settle(a, Ending::Lost, T2).unwrap();
+    store.delete(a).unwrap();
+    let expected = [
+        ("05211530-eva", Created, None),
+        ("05211530-evb", Created, None),
+        ("05211530-eva", Running, None),
+        ("05211530-eva", Exited, Some(7)),
+        ("05211530-evb", Lost, None),
+        ("05211530-evc", Created, None),
+        ("05211530-evc", Failed, None),
+        ("05211530-eva", Deleted, None),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(job, status, code)| ((*job).to_owned(), *status, *code))
+        .collect();
+    assert_eq!(event_log(&store, 0), expected);
+    let all = store.events_after(0, None, 1000).unwrap();
+    assert!(all.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    assert_eq!(store.last_event_seq().unwrap(), all.last().unwrap().seq);
+    // `since` is exclusive.
+    assert_eq!(event_log(&store, all[5].seq), expected[6..].to_vec());
+    // The label is kept on every event of the job, its deletion included.
+    let batch = store.events_after(0, Some("batch"), 1000).unwrap();
+    assert_eq!(batch.len(), 4);
+    assert!(batch.iter().all(|e| e.label.as_deref() == Some("batch")));
+    assert_eq!(store.events_after(0, None, 2).unwrap().len(), 2);
+}
+
+#[test]
+fn trimming_the_event_log_never_lowers_the_seq() {
+    let (_dir, store) = open();
+    assert_eq!(store.last_event_seq().unwrap(), 0);
+    let job = id("05211530-trm");
+    store.insert(job, T0, &NewJob::default()).unwrap();
+    store.delete(job).unwrap();
+    let last = store.last_event_seq().unwrap();
+    assert_eq!(last, 2);
+    // Events are stamped with the real time, so a cutoff in the future
+    // trims them all.
+    assert_eq!(store.trim_events("2999-01-01T00:00:00Z").unwrap(), 2);
+    assert!(store.events_after(0, None, 10).unwrap().is_empty());
+    assert_eq!(store.last_event_seq().unwrap(), last);
+    store.insert(job, T0, &NewJob::default()).unwrap();
+    assert_eq!(store.events_after(0, None, 10).unwrap()[0].seq, last + 1);
 }

@@ -6,7 +6,7 @@
 //! lifecycle statuses ([`JobStatus`]), the error envelope and error codes
 //! ([`error`]), job ids ([`JobId`]) and timestamps ([`timestamp`]); and,
 //! beside the frozen v1 set, the types of the terminal routes
-//! ([`terminal`]) and of the agent routes ([`agents`]).
+//! ([`terminal`]) and of the agent routes ([`agents`]) and of the push routes ([`streams`]).
 //!
 //! The field sets match the Python reference (`shell-session-manager` 2.2.0)
 //! exactly, because its SDK rejects responses that carry extra fields.
@@ -23,6 +23,7 @@ pub mod limits;
 pub mod requests;
 pub mod responses;
 pub mod status;
+pub mod streams;
 pub mod terminal;
 pub mod timestamp;
 mod validate;
@@ -42,6 +43,10 @@ pub use responses::{
     DeleteJobResponse, HealthResponse, JobInfo, JobResult, JobStatusView, ListJobsResponse,
 };
 pub use status::JobStatus;
+pub use streams::{
+    JobStreamEvent, JobStreamQuery, LifecycleEvent, LifecycleQuery, LifecycleStatus, OutputChunk,
+    StreamDecodeError,
+};
 pub use terminal::{
     Cursor, EnvPreset, ForegroundProcess, InputKind, InputState, InputStateView, KeysRequest,
     ResizeRequest, ScreenQuery, ScreenView, SignalName, SignalRequest, SignalTarget,

@@ -1,8 +1,12 @@
 //! The HTTP API on axum: the reference's v1 routes, unchanged, and the
 //! routes beyond it (the terminal: screen, input state, keys, signal,
 //! resize; for agents (the `agents` submodule): detail, wait-for, log search, digest;
-//! and the MCP tools at `/mcp`), behind the same gates, auth and error
-//! envelope.
+//! the push streams (the `streams` submodule): a job's output and the
+//! lifecycle events, as Server-Sent Events; and the MCP tools at `/mcp`),
+//! behind the same gates, auth and error envelope. The web console and
+//! `/docs` (the `console` module) are static pages behind the same gates,
+//! without auth: they hold no data, and every request they make carries
+//! the token.
 //!
 //! Bodies and queries are decoded by `shellctl-proto` (so a bad field gets a
 //! 422 that names it), path ids are parsed strictly (anything else is a 404
@@ -10,6 +14,7 @@
 //! the one place that picks an HTTP status and error code.
 
 pub(crate) mod agents;
+pub(crate) mod streams;
 
 use crate::guard::{self, SitePolicy};
 use crate::mcp::ServiceBackend;
@@ -75,6 +80,8 @@ pub fn router(state: AppState, limits: ApiLimits) -> Router {
         .route("/v1/jobs/{id}/wait-for", post(agents::job_wait_for))
         .route("/v1/jobs/{id}/log/search", get(agents::job_log_search))
         .route("/v1/jobs/{id}/digest", post(agents::job_digest))
+        .route("/v1/jobs/{id}/events", get(streams::job_events))
+        .route("/v1/events", get(streams::lifecycle_events))
         .route_service(
             "/mcp",
             shellctl_mcp::http_service(
@@ -86,6 +93,7 @@ pub fn router(state: AppState, limits: ApiLimits) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi))
+        .merge(crate::console::routes())
         .merge(authed)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -8,15 +8,19 @@
 //! HTTP; [`api::router`] and [`openapi`] expose the HTTP layer. Everything
 //! else is private:
 //!
-//! - `service`: what every route does (commands · waiting · supervision);
+//! - `service`: what every route does (commands · waiting · streams ·
+//!   supervision);
 //! - `tmux` / `tmux_control`: the jobs' tmux server, through a persistent
 //!   control-mode client or one command line per call;
-//! - `watcher`: inotify wake-ups for waiters, one watch per live job;
+//! - `watcher`: inotify wake-ups for waiters, one watch per live job, and
+//!   for lifecycle streams, one watch on the database's directory;
 //! - `guard`: the Host, cross-site and JSON-body gates in front of every
 //!   route;
-//! - `mcp`: the MCP tools at `/mcp`, over the in-process service.
+//! - `mcp`: the MCP tools at `/mcp`, over the in-process service;
+//! - `console`: the embedded web console at `/` and the API page at `/docs`.
 
 pub mod api;
+mod console;
 mod guard;
 mod mcp;
 pub mod openapi;

@@ -7,17 +7,17 @@ use shellctl_proto::{
     ApiErrorBody, Cursor, DeleteJobResponse, DigestRequest, DigestView, EndReason, EnvPreset,
     ErrorDetail, ForegroundProcess, HealthResponse, InputJobRequest, InputKind, InputState,
     InputStateView, JobDetail, JobId, JobInfo, JobResult, JobStatus, JobStatusView, KeysRequest,
-    ListJobsResponse, LogSearchMatch, LogSearchResponse, PatternMatch, ResizeRequest,
-    RunJobRequest, ScreenView, SignalName, SignalRequest, SignalTarget, TerminalSize,
-    TerminateJobRequest, WaitForRequest, WaitForResult, WaitJobRequest, WaitReason, WaitUntil,
-    WaitingForInput,
+    LifecycleEvent, LifecycleStatus, ListJobsResponse, LogSearchMatch, LogSearchResponse,
+    OutputChunk, PatternMatch, ResizeRequest, RunJobRequest, ScreenView, SignalName, SignalRequest,
+    SignalTarget, TerminalSize, TerminateJobRequest, WaitForRequest, WaitForResult, WaitJobRequest,
+    WaitReason, WaitUntil, WaitingForInput,
 };
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "shellctl", description = "Shell jobs a program can come back to: run a script in a PTY, read its output from a byte offset, type into it, terminate it. The `jobs` routes are the reference's v1 API, unchanged; the `terminal` routes read and steer a job's terminal; the `agents` routes give a job's detail, wait for conditions server-side, search the log and render output within a byte budget."),
+    info(title = "shellctl", description = "Shell jobs a program can come back to: run a script in a PTY, read its output from a byte offset, type into it, terminate it. The `jobs` routes are the reference's v1 API, unchanged; the `terminal` routes read and steer a job's terminal; the `agents` routes give a job's detail, wait for conditions server-side, search the log and render output within a byte budget; the `streams` routes push a job's output and every job's lifecycle events as Server-Sent Events, resumable with `Last-Event-ID`."),
     paths(
         api::healthz,
         api::run_job,
@@ -38,6 +38,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         api::agents::job_log_search,
         api::agents::job_digest,
         api::agents::mcp_endpoint,
+        api::streams::job_events,
+        api::streams::lifecycle_events,
     ),
     components(schemas(
         RunJobRequest, WaitJobRequest, InputJobRequest, TerminateJobRequest, TerminalSize,
@@ -47,6 +49,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         SignalRequest, SignalName, SignalTarget, ResizeRequest,
         JobDetail, EndReason, WaitForRequest, WaitForResult, WaitUntil, WaitReason, PatternMatch,
         WaitingForInput, LogSearchResponse, LogSearchMatch, DigestRequest, DigestView,
+        OutputChunk, LifecycleEvent, LifecycleStatus,
     )),
     modifiers(&BearerAuth, &SiteGateResponses),
 )]

@@ -1,4 +1,5 @@
-//! Wakes waiters when a job's directory changes.
+//! Wakes waiters when a job's directory changes, and lifecycle-stream
+//! readers when the state database is written ([`DatabaseWatcher`]).
 //!
 //! One inotify watch (through the `notify` crate) per live job directory,
 //! added before the job starts, so no change is missed: output appended to
@@ -143,5 +144,59 @@ impl JobWatcher {
     /// Directories watched now.
     pub fn watched(&self) -> Vec<PathBuf> {
         lock(&self.channels).keys().cloned().collect()
+    }
+}
+
+/// Counts writes to the state database, whichever process makes them (the
+/// server, or a job's pipe side committing an exit), so the lifecycle
+/// stream learns of new events from inotify instead of asking SQLite on a
+/// timer.
+///
+/// SQLite in WAL mode appends every commit to `<db>-wal`; the watch is on
+/// the database's directory (non-recursive), keeping the events of files
+/// whose name starts with the database's.
+pub struct DatabaseWatcher {
+    /// Kept alive for its inotify thread.
+    _watcher: RecommendedWatcher,
+    writes: watch::Receiver<u64>,
+}
+
+impl DatabaseWatcher {
+    /// Starts watching the directory of `database`.
+    pub fn new(database: &Path) -> notify::Result<DatabaseWatcher> {
+        let dir = database.parent().unwrap_or(Path::new("."));
+        let name = database
+            .file_name()
+            .map(std::ffi::OsStr::to_os_string)
+            .unwrap_or_default();
+        let (sender, writes) = watch::channel(0u64);
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else {
+                    // A lost event delays readers until their fallback tick.
+                    return;
+                };
+                let written = matches!(
+                    event.kind,
+                    notify::EventKind::Modify(_) | notify::EventKind::Create(_)
+                ) && event.paths.iter().any(|path| {
+                    path.file_name().is_some_and(|file| {
+                        file.as_encoded_bytes().starts_with(name.as_encoded_bytes())
+                    })
+                });
+                if written {
+                    sender.send_modify(|count| *count = count.wrapping_add(1));
+                }
+            })?;
+        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        Ok(DatabaseWatcher {
+            _watcher: watcher,
+            writes,
+        })
+    }
+
+    /// A receiver that changes whenever the database is written.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.writes.clone()
     }
 }

@@ -81,6 +81,13 @@ pub enum ClientCommand {
     /// Print a job's output from an offset within a byte budget: head and
     /// tail kept, error lines from the middle kept, every cut marked.
     Digest(DigestArgs),
+    /// Print the jobs' lifecycle events (created, running, exited, …) as
+    /// they happen, one JSON line each, until interrupted.
+    ///
+    /// Each line is `{"seq","job_id","status","exit_code","at","label"}`.
+    /// A broken connection (a server restart) is resumed after the last
+    /// event seen; the command fails once the server stayed away for 30 s.
+    Events(EventsArgs),
 }
 
 /// The local commands.
@@ -464,6 +471,21 @@ pub struct DigestArgs {
     /// Print the whole answer as JSON instead of the text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `shellctl events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub client: ClientArgs,
+    /// Print the events after this sequence number first (0: every event
+    /// the server keeps) [default: only events from now on].
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<u64>,
+    /// Only events of jobs with this label.
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
 }
 
 /// Arguments of `shellctl mcp`.

@@ -1,10 +1,12 @@
 //! The client commands: each one call through `shellctl-client`, printing
 //! compact JSON (or, with `--follow`, the job's output as text until the
 //! job ends; Ctrl-C then terminates the job; `screen` prints the screen as
-//! text unless asked for JSON).
+//! text unless asked for JSON; `events` prints one JSON line per lifecycle
+//! event until Ctrl-C).
 
 use crate::cli::{
-    ClientArgs, ClientCommand, RunArgs, ScreenArgs, WaitArgs, WaitForArgs, WindowArgs,
+    ClientArgs, ClientCommand, DigestArgs, EventsArgs, RunArgs, ScreenArgs, WaitArgs, WaitForArgs,
+    WindowArgs,
 };
 use crate::exit::{self, UsageError};
 use anyhow::Context;
@@ -146,17 +148,52 @@ async fn dispatch(command: ClientCommand) -> anyhow::Result<u8> {
                 .search_log(&args.id, &args.pattern, Some(args.limit))
                 .await?,
         ),
-        ClientCommand::Digest(args) => {
-            let digest = client(&args.client)?
-                .digest(&args.id, &DigestRequest::new(args.offset, args.max_bytes))
-                .await?;
-            if args.json {
-                return print_json(&digest);
-            }
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(digest.text.as_bytes())?;
-            stdout.flush()?;
-            Ok(0)
+        ClientCommand::Digest(args) => digest(args).await,
+        ClientCommand::Events(args) => events(args).await,
+    }
+}
+
+/// `shellctl digest`: the digest's text, or with `--json` all of it.
+async fn digest(args: DigestArgs) -> anyhow::Result<u8> {
+    let digest = client(&args.client)?
+        .digest(&args.id, &DigestRequest::new(args.offset, args.max_bytes))
+        .await?;
+    if args.json {
+        return print_json(&digest);
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(digest.text.as_bytes())?;
+    stdout.flush()?;
+    Ok(0)
+}
+
+/// `shellctl events`: each lifecycle event as one compact JSON line,
+/// flushed at once, until Ctrl-C ([`exit::INTERRUPTED`]) or stdout closes
+/// (0); fails when the stream is lost (the server stayed away).
+async fn events(args: EventsArgs) -> anyhow::Result<u8> {
+    let client = client(&args.client)?;
+    let mut interrupt = interrupt_handler()?;
+    let mut events = client.lifecycle_events(args.since, args.label.as_deref());
+    loop {
+        tokio::select! {
+            biased;
+            _ = interrupt.recv() => return Ok(exit::INTERRUPTED),
+            event = events.next() => match event {
+                Some(Ok(event)) => {
+                    let mut line = serde_json::to_string(&event)?;
+                    line.push('\n');
+                    let mut stdout = std::io::stdout().lock();
+                    match stdout.write_all(line.as_bytes()).and_then(|()| stdout.flush()) {
+                        Ok(()) => {}
+                        // The reader went away (`shellctl events | head`).
+                        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                Some(Err(err)) => return Err(err.into()),
+                // The stream ends only after an error, which came first.
+                None => return Ok(0),
+            },
         }
     }
 }

@@ -6,12 +6,13 @@
 //! | 0 | success |
 //! | 1 | the server answered with an error (client commands), or any other failure |
 //! | 2 | usage error (clap's own code for arguments that do not parse, too) |
-//! | 3 | the server could not be reached |
-//! | 4 | the server's answer could not be decoded |
+//! | 3 | the server could not be reached (also: an event stream's server stayed away after its connection broke) |
+//! | 4 | the server's answer could not be decoded (also: a malformed event stream) |
 //!
 //! `run --follow` and `wait --follow` exit with the followed job's own code
 //! instead ([`job_end`]): its exit code, or 143 terminated, 70 failed, 69
-//! lost, and 130 after Ctrl-C (which terminates the job).
+//! lost, and 130 after Ctrl-C (which terminates the job). `events` runs
+//! until Ctrl-C, then exits 130.
 //!
 //! A failing client command prints a compact JSON error object on stderr
 //! (`{"error":{"code":…,"message":…}}`); any other command prints
@@ -39,7 +40,8 @@ pub const JOB_TERMINATED: u8 = 143;
 pub const JOB_FAILED: u8 = 70;
 /// Exit code when following a job that was lost (its session vanished).
 pub const JOB_LOST: u8 = 69;
-/// Exit code after Ctrl-C while following (the job is terminated).
+/// Exit code after Ctrl-C while following (the job is terminated), or
+/// during `events`.
 pub const INTERRUPTED: u8 = 130;
 
 /// A usage error found after parsing (a bad `--env`, a non-positive
@@ -112,11 +114,11 @@ fn describe_client_failure(err: &anyhow::Error) -> (serde_json::Value, u8) {
                 json!({"error": {"code": code, "message": message, "status": status}}),
                 API,
             ),
-            ClientError::Transport(_) => (
+            ClientError::Transport(_) | ClientError::StreamLost { .. } => (
                 json!({"error": {"code": "transport_error", "message": err.to_string()}}),
                 TRANSPORT,
             ),
-            ClientError::Decode { .. } => (
+            ClientError::Decode { .. } | ClientError::Stream(_) => (
                 json!({"error": {"code": "decode_error", "message": err.to_string()}}),
                 DECODE,
             ),

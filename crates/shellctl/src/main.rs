@@ -4,7 +4,7 @@
 //! - [`cli`]: the command-line syntax (clap types);
 //! - [`client_cmd`]: the client commands (`health`, `run`, `wait`, `input`,
 //!   `tail`, `status`, `list`, `terminate`, `delete`, `screen`, `keys`,
-//!   `signal`, `resize`, `detail`, `wait-for`, `search`, `digest`);
+//!   `signal`, `resize`, `detail`, `wait-for`, `search`, `digest`, `events`);
 //! - [`mcp`]: `shellctl mcp`, the MCP server over stdio;
 //! - [`local`]: the local commands (`completions`, `serve` through
 //!   [`serve`], `attach` through [`attach`], and the filter form of

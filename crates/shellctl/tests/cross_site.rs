@@ -486,6 +486,43 @@ async fn every_documented_route_is_gated() {
         }
     }
     // /healthz, the reference's eight operations, the five terminal ones,
-    // the four agent routes and the three methods of /mcp.
-    assert!(checked >= 21, "only {checked} operations documented");
+    // the four agent routes, the three methods of /mcp and the two streams.
+    assert!(checked >= 23, "only {checked} operations documented");
+    // The pages (the console, its files, /docs) are not API operations,
+    // but the same gates stand in front of them.
+    for page in [
+        "/",
+        "/console/console.js",
+        "/console/console.css",
+        "/console/favicon.svg",
+        "/docs",
+        "/docs/docs.js",
+    ] {
+        let ok = raw(&server, "GET", page, &[("Host", &host)], "");
+        assert_eq!(ok.status, 200, "{page}");
+        for (headers, refusal) in [
+            (
+                &[("Host", evil_host.as_str())][..],
+                (403, "host_not_allowed"),
+            ),
+            (
+                &[
+                    ("Host", host.as_str()),
+                    ("Origin", "http://evil.example.com"),
+                ][..],
+                (403, "cross_origin"),
+            ),
+            (
+                &[("Host", host.as_str()), ("Sec-Fetch-Site", "cross-site")][..],
+                (403, "cross_origin"),
+            ),
+        ] {
+            let answer = raw(&server, "GET", page, headers, "");
+            assert_eq!(
+                answer.refusal(),
+                (refusal.0, refusal.1.into()),
+                "{page} {headers:?}"
+            );
+        }
+    }
 }

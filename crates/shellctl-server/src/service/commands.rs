@@ -464,7 +464,7 @@ fn create_job_dir(
     Err(ServiceError::Internal("no free job id this minute".into()))
 }
 
-fn status_view(record: JobRecord, size: u64) -> JobStatusView {
+pub(super) fn status_view(record: JobRecord, size: u64) -> JobStatusView {
     JobStatusView {
         exit_code: super::waiting::exit_code_of(&record),
         done: record.status.is_terminal(),

@@ -6,6 +6,8 @@
 //! - [`supervision`]: reconciliation at start-up, the monitor, reacting to
 //!   the pipe side's markers, and garbage collection;
 //! - [`agents`]: a job's detail, `wait-for`, log search and digests;
+//! - [`streams`]: the push routes' streams (a job's output, the lifecycle
+//!   events of all jobs);
 //! - [`terminal`]: the screen, the input state, keys, signals and resize,
 //!   with [`input_tracker`] keeping since when each job waits.
 //!
@@ -21,12 +23,13 @@
 mod agents;
 mod commands;
 mod input_tracker;
+mod streams;
 mod supervision;
 mod terminal;
 mod waiting;
 
 use crate::tmux::{Tmux, TmuxClientMode, TmuxError};
-use crate::watcher::JobWatcher;
+use crate::watcher::{DatabaseWatcher, JobWatcher};
 use shellctl_job::lifecycle::{Ending, SettleError, commit_recorded_exit};
 use shellctl_job::{JobDir, JobRecord, LayoutError, StateLayout, Store, StoreError};
 use shellctl_proto::timestamp::now_timestamp;
@@ -37,6 +40,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
+pub use streams::{JobStream, LifecycleStream};
 pub use supervision::MONITOR_INTERVAL;
 
 /// Why a service call failed. The HTTP layer maps each to a status.
@@ -143,6 +147,11 @@ pub struct Service {
     marker_events: std::sync::Mutex<Option<mpsc::Receiver<JobId>>>,
     /// Since when each running job waits for input.
     input: input_tracker::InputTracker,
+    /// Writes to the database, for the event feed.
+    database_watcher: DatabaseWatcher,
+    /// The last lifecycle event seq the feed saw; lifecycle streams wake
+    /// when it grows.
+    event_feed: watch::Sender<u64>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -168,6 +177,8 @@ impl Service {
         tmux.ensure_server().await?;
         let (marker_tx, marker_rx) = mpsc::channel(crate::watcher::MARKER_BACKLOG);
         let watcher = run_blocking(move || JobWatcher::new(marker_tx)).await??;
+        let database = config.layout.database();
+        let database_watcher = run_blocking(move || DatabaseWatcher::new(&database)).await??;
         let service = Arc::new(Service {
             config,
             store: Arc::new(store),
@@ -175,6 +186,8 @@ impl Service {
             watcher: Arc::new(watcher),
             marker_events: std::sync::Mutex::new(Some(marker_rx)),
             input: input_tracker::InputTracker::default(),
+            database_watcher,
+            event_feed: watch::Sender::new(0),
             shutdown,
         });
         service.reconcile().await?;

@@ -240,19 +240,33 @@ impl Service {
         }
     }
 
-    /// Deletes ended jobs older than `retention`.
+    /// Deletes ended jobs older than `retention`, and the lifecycle events
+    /// recorded before then.
     pub async fn gc_pass(&self, retention: Duration) -> Result<usize, ServiceError> {
         let cutoff = format_timestamp(OffsetDateTime::now_utc() - retention);
-        let old = self.db(move |store| store.ended_before(&cutoff)).await?;
+        let old = self
+            .db(move |store| {
+                // Lifecycle events age out with the jobs they describe.
+                store.trim_events(&cutoff)?;
+                store.ended_before(&cutoff)
+            })
+            .await?;
         for &job_id in &old {
             self.remove_job(job_id).await?;
         }
         Ok(old.len())
     }
 
-    /// Runs the monitor, marker reactions and GC until `shutdown` turns
-    /// true.
+    /// Runs the monitor, marker reactions and GC, and the lifecycle event
+    /// feed, until `shutdown` turns true.
     pub async fn run_background(self: Arc<Self>, gc_interval: Duration, gc_retention: Duration) {
+        tokio::join!(
+            self.supervise(gc_interval, gc_retention),
+            self.feed_events()
+        );
+    }
+
+    async fn supervise(&self, gc_interval: Duration, gc_retention: Duration) {
         let mut shutdown = self.shutdown.clone();
         let mut monitor = tokio::time::interval(MONITOR_INTERVAL);
         let mut gc = tokio::time::interval(gc_interval.max(Duration::from_secs(1)));
