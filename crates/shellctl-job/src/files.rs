@@ -261,6 +261,12 @@ impl JobDir {
         self.has(PIPE_FAILED)
     }
 
+    /// Whether the pipe side will add nothing more to the log: it drained
+    /// the pane, failed, died, or never reported.
+    pub fn pipe_side_done(&self) -> bool {
+        self.pipe_drained() || self.pipe_failed() || self.pipe_side_alive() != Some(true)
+    }
+
     /// How long ago the runner recorded the exit; `None` if it has not.
     pub fn exit_recorded_ago(&self) -> Option<std::time::Duration> {
         fs::metadata(self.file(EXIT))

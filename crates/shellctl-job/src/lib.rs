@@ -40,4 +40,4 @@ pub mod terminal;
 pub use files::{ExitMarker, JobDir, JobSpec};
 pub use layout::{LayoutError, StateLayout};
 pub use lifecycle::{Ending, FailureReason, MonitorVerdict};
-pub use store::{InsertError, JobRecord, NewJob, Store, StoreError};
+pub use store::{EventPage, InsertError, JobRecord, NewJob, Store, StoreError};

@@ -180,6 +180,21 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
 }
 
+/// A page of the lifecycle event log; see [`Store::events_after`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventPage {
+    /// The events, oldest first.
+    pub events: Vec<LifecycleEvent>,
+    /// The seq the next page starts after: the last event read, or, when
+    /// the page is not full, the last seq written (past events of other
+    /// labels, which need not be read again).
+    pub read_to: u64,
+    /// Whether the page hit its limit (more may follow at once).
+    pub full: bool,
+    /// Rows skipped as unreadable.
+    pub skipped: usize,
+}
+
 /// A row could not be inserted.
 #[derive(Debug, thiserror::Error)]
 pub enum InsertError {
@@ -468,21 +483,26 @@ impl Store {
     }
 
     /// Lifecycle events after `since` (exclusive), oldest first, at most
-    /// `limit`, optionally only those of jobs labelled `label`.
+    /// `limit`, optionally only those of jobs labelled `label`. Rows no
+    /// version of shellctl writes are skipped (and counted), so one bad row
+    /// cannot stop every reader.
     pub fn events_after(
         &self,
         since: u64,
         label: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<LifecycleEvent>, StoreError> {
+    ) -> Result<EventPage, StoreError> {
+        // Read first: every event up to it is committed, so the query
+        // below sees it.
+        let last = self.last_event_seq()?;
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT seq, job_id, status, exit_code, at, label FROM job_events
              WHERE seq > ?1 AND (?2 IS NULL OR label = ?2) ORDER BY seq LIMIT ?3",
         )?;
-        // Seqs start at 1, so a `since` past i64 (never written) means none.
-        let since = i64::try_from(since).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![since, label, limit], |row| {
+        // Seqs are positive i64s, so a `since` past i64 means none.
+        let since_sql = i64::try_from(since).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![since_sql, label, limit], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
@@ -492,23 +512,39 @@ impl Store {
                 row.get::<_, Option<String>>(5)?,
             ))
         })?;
-        rows.map(|row| {
+        let mut page = EventPage {
+            events: Vec::new(),
+            read_to: since,
+            full: false,
+            skipped: 0,
+        };
+        let mut count = 0u32;
+        for row in rows {
             let (seq, job_id, status, exit_code, at, label) = row?;
-            let corrupt = |detail: String| StoreError::Corrupt {
-                job_id: job_id.clone(),
-                detail,
+            count += 1;
+            let Ok(seq) = u64::try_from(seq) else {
+                page.skipped += 1;
+                continue;
             };
-            Ok(LifecycleEvent {
-                seq: u64::try_from(seq).map_err(|e| corrupt(format!("event seq {seq}: {e}")))?,
-                job_id: JobId::parse(&job_id).map_err(|e| corrupt(e.to_string()))?,
-                status: LifecycleStatus::parse(&status)
-                    .ok_or_else(|| corrupt(format!("event status {status:?}")))?,
-                exit_code,
-                at,
-                label,
-            })
-        })
-        .collect()
+            page.read_to = page.read_to.max(seq);
+            match (JobId::parse(&job_id), LifecycleStatus::parse(&status)) {
+                (Ok(job_id), Some(status)) => page.events.push(LifecycleEvent {
+                    seq,
+                    job_id,
+                    status,
+                    exit_code,
+                    at,
+                    label,
+                }),
+                _ => page.skipped += 1,
+            }
+        }
+        page.full = count == limit;
+        if !page.full {
+            // Every matching event up to `last` was in this page.
+            page.read_to = page.read_to.max(last);
+        }
+        Ok(page)
     }
 
     /// The highest event seq ever written (0 before the first event); kept

@@ -506,6 +506,7 @@ fn event_log(store: &Store, since: u64) -> Vec<(String, LifecycleStatus, Option<
     store
         .events_after(since, None, 1000)
         .unwrap()
+        .events
         .into_iter()
         .map(|event| (event.job_id.to_string(), event.status, event.exit_code))
         .collect()
@@ -551,16 +552,28 @@ fn every_transition_but_starting_lands_in_the_event_log_in_commit_order() {
         .map(|(job, status, code)| ((*job).to_owned(), *status, *code))
         .collect();
     assert_eq!(event_log(&store, 0), expected);
-    let all = store.events_after(0, None, 1000).unwrap();
+    let all = store.events_after(0, None, 1000).unwrap().events;
     assert!(all.windows(2).all(|pair| pair[0].seq < pair[1].seq));
     assert_eq!(store.last_event_seq().unwrap(), all.last().unwrap().seq);
     // `since` is exclusive.
     assert_eq!(event_log(&store, all[5].seq), expected[6..].to_vec());
     // The label is kept on every event of the job, its deletion included.
     let batch = store.events_after(0, Some("batch"), 1000).unwrap();
-    assert_eq!(batch.len(), 4);
-    assert!(batch.iter().all(|e| e.label.as_deref() == Some("batch")));
-    assert_eq!(store.events_after(0, None, 2).unwrap().len(), 2);
+    assert_eq!(batch.events.len(), 4);
+    assert!(
+        batch
+            .events
+            .iter()
+            .all(|e| e.label.as_deref() == Some("batch"))
+    );
+    // A page that is not full reads past the other labels' events.
+    assert!(!batch.full);
+    assert_eq!(batch.read_to, store.last_event_seq().unwrap());
+    let two = store.events_after(0, None, 2).unwrap();
+    assert_eq!(
+        (two.events.len(), two.full, two.read_to),
+        (2, true, all[1].seq)
+    );
 }
 
 #[test]
@@ -575,8 +588,39 @@ fn trimming_the_event_log_never_lowers_the_seq() {
     // Events are stamped with the real time, so a cutoff in the future
     // trims them all.
     assert_eq!(store.trim_events("2999-01-01T00:00:00Z").unwrap(), 2);
-    assert!(store.events_after(0, None, 10).unwrap().is_empty());
+    assert!(store.events_after(0, None, 10).unwrap().events.is_empty());
     assert_eq!(store.last_event_seq().unwrap(), last);
     store.insert(job, T0, &NewJob::default()).unwrap();
-    assert_eq!(store.events_after(0, None, 10).unwrap()[0].seq, last + 1);
+    assert_eq!(
+        store.events_after(0, None, 10).unwrap().events[0].seq,
+        last + 1
+    );
+}
+
+#[test]
+fn an_unreadable_event_row_is_skipped_and_a_status_rewrite_is_no_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shellctl.db");
+    let store = Store::open(&path).unwrap();
+    let job = id("05211530-bad");
+    store.insert(job, T0, &NewJob::default()).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "INSERT INTO job_events (job_id, status, at) VALUES ('not an id', 'created', ?1)",
+        [T0],
+    )
+    .unwrap();
+    // An UPDATE that leaves the status as it is writes no event.
+    raw.execute("UPDATE jobs SET status = status", []).unwrap();
+    store
+        .settle(job, Ending::Terminated(TerminateCause::Request), T1)
+        .unwrap();
+    let page = store.events_after(0, None, 100).unwrap();
+    assert_eq!(page.skipped, 1);
+    let statuses: Vec<_> = page.events.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [LifecycleStatus::Created, LifecycleStatus::Terminated]
+    );
+    assert_eq!(page.read_to, store.last_event_seq().unwrap());
 }

@@ -65,8 +65,9 @@ pub struct OutputChunk {
 pub enum JobStreamEvent {
     /// `output`: the next chunk of output.
     Output(OutputChunk),
-    /// `status`: the job's status changed (also sent once when the stream
-    /// opens, and for the terminal status just before `end`).
+    /// `status`: the job's status changed (also sent when the stream opens
+    /// on a live job; the terminal status comes after the last output,
+    /// just before `end`).
     Status(JobStatusView),
     /// `end`: the job has ended and all its output was sent; the stream
     /// closes after it.

@@ -72,6 +72,10 @@ pub enum ServeError {
     Background(String),
 }
 
+/// How long open connections (a stream whose client stopped reading) may
+/// hold up a shutdown.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Serves until SIGINT or SIGTERM. Jobs keep running for the next start.
 pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let auth_token = config.auth_token.clone().filter(|t| !t.is_empty());
@@ -134,7 +138,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         "shellctl serving"
     );
     let mut stop = shutdown_rx.clone();
-    let served = axum::serve(listener, app)
+    let mut draining = shutdown_rx.clone();
+    let serving = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown_signal() => tracing::info!("shutting down; jobs keep running"),
@@ -145,7 +150,20 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             mcp_shutdown.cancel();
             let _ = stop.changed().await;
         })
-        .await;
+        .into_future();
+    // Streams end at shutdown, but hyper polls a response only while its
+    // socket takes data: a client that stopped reading would hold the
+    // shutdown forever. Connections get DRAIN_LIMIT to finish.
+    let served = tokio::select! {
+        served = serving => served,
+        () = async {
+            let _ = draining.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        } => {
+            tracing::warn!("connections still open {DRAIN_LIMIT:?} after shutdown began; closing them");
+            Ok(())
+        }
+    };
     let background = match background.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) | Err(err) => Err(ServeError::Background(err.to_string())),

@@ -176,9 +176,16 @@ impl DatabaseWatcher {
                     // A lost event delays readers until their fallback tick.
                     return;
                 };
+                // A process that closes its connection (a job's pipe side
+                // after committing an exit) also counts: its last commit
+                // is visible to readers by then.
                 let written = matches!(
                     event.kind,
-                    notify::EventKind::Modify(_) | notify::EventKind::Create(_)
+                    notify::EventKind::Modify(_)
+                        | notify::EventKind::Create(_)
+                        | notify::EventKind::Access(notify::event::AccessKind::Close(
+                            notify::event::AccessMode::Write
+                        ))
                 ) && event.paths.iter().any(|path| {
                     path.file_name().is_some_and(|file| {
                         file.as_encoded_bytes().starts_with(name.as_encoded_bytes())

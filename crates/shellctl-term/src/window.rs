@@ -73,6 +73,33 @@ pub fn read_window(path: &Path, offset: u64, limit: usize) -> Result<OutputWindo
     forward_window(&raw, offset, size, limit)
 }
 
+/// [`read_window`] from a log already open, with positional reads: the
+/// file's cursor is untouched, and a reader that holds the file (a stream)
+/// reads it even after its path was unlinked.
+pub fn read_window_at(file: &File, offset: u64, limit: usize) -> Result<OutputWindow, WindowError> {
+    use std::os::unix::fs::FileExt;
+    if limit == 0 {
+        return Err(WindowError::ZeroLimit);
+    }
+    let size = file.metadata()?.len();
+    if offset > size {
+        return Err(WindowError::OffsetPastEnd { offset, size });
+    }
+    let wanted = (size - offset).min((limit + MAX_CHAR_BYTES) as u64);
+    let mut raw = vec![0; usize::try_from(wanted).unwrap_or(0)];
+    let mut filled = 0;
+    while filled < raw.len() {
+        match file.read_at(&mut raw[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    raw.truncate(filled);
+    forward_window(&raw, offset, size, limit)
+}
+
 /// Reads the last `limit` bytes of `path` (fewer if that cuts a character).
 /// `truncated` is always false. A missing log reads as empty.
 pub fn tail_window(path: &Path, limit: usize) -> Result<OutputWindow, WindowError> {

@@ -5,6 +5,7 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use proptest::prelude::*;
+use shellctl_term::window::read_window_at;
 use shellctl_term::{read_window, tail_window};
 
 fn text() -> impl Strategy<Value = String> {
@@ -32,6 +33,9 @@ proptest! {
         let mut assembled = String::new();
         loop {
             let window = read_window(&path, offset, limit).unwrap();
+            // The same window from a file held open (what streams read).
+            let held = std::fs::File::open(&path).unwrap();
+            prop_assert_eq!(&read_window_at(&held, offset, limit).unwrap(), &window);
             prop_assert!(content.is_char_boundary(window.offset as usize));
             prop_assert!(window.offset > offset || window.offset == content.len() as u64);
             prop_assert_eq!(window.truncated, window.offset < content.len() as u64);

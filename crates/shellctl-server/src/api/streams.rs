@@ -6,10 +6,10 @@
 use super::{ApiError, AppState, job_id, query};
 use crate::service::{JobStream, LifecycleStream};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use shellctl_proto::streams::{KEEP_ALIVE_SECONDS, LIFECYCLE_EVENT, parse_last_event_id};
 use shellctl_proto::{
     ApiErrorBody, JobStreamEvent, JobStreamQuery, LifecycleEvent, LifecycleQuery, OutputChunk,
@@ -67,6 +67,7 @@ fn json_event(name: &'static str, id: u64, data: &impl serde::Serialize) -> Even
     responses(
         (status = 200, content_type = "text/event-stream", body = OutputChunk,
          description = "Server-Sent Events. `event: output`, `id:` the offset just after the chunk, `data:` `{\"offset\", \"text\"}` (text cut at UTF-8 boundaries like `wait`'s, at most 64 KiB, coalesced for a slow reader). `event: status` (data: the `JobStatusView`) when the stream opens and on every change. `event: end` (data: the final `JobStatusView`) after the last output; then the stream closes. Keep-alive comments every 10 s. A stream closed without `end` (server shutdown) resumes exactly with `Last-Event-ID`."),
+        (status = 204, description = "A resume (`Last-Event-ID`) of a job that has ended, past all its output: nothing more will come (an `EventSource` stops reconnecting)"),
         (status = 400, description = "`invalid_offset`", body = ApiErrorBody),
         (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
         (status = 422, description = "`validation_error`, also for a `Last-Event-ID` that is not an offset", body = ApiErrorBody)),
@@ -81,11 +82,17 @@ pub(crate) async fn job_events(
     let request: JobStreamQuery = query(raw.as_deref())?;
     let offset = last_event_id(&headers)?.unwrap_or(request.offset);
     let job_stream = state.service.job_stream(id, offset).await?;
+    if job_stream.complete_at_open() && headers.contains_key(&LAST_EVENT_ID) {
+        // A client resuming after `end` (an `EventSource` reconnects by
+        // itself when the server closes): 204 tells it to stop.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let events = stream::unfold(job_stream, |mut job_stream: JobStream| async move {
         let (event, id) = match job_stream.next().await? {
             Ok(item) => item,
             Err(err) => {
-                tracing::warn!("job stream ended early: {err}");
+                // A job deleted while streamed is the usual case.
+                tracing::info!("job stream ended early: {err}");
                 return None;
             }
         };
@@ -106,7 +113,7 @@ pub(crate) async fn job_events(
            ("Last-Event-ID" = Option<u64>, Header, description = "The `id` (seq) of the last event received; overrides `since`")),
     responses(
         (status = 200, content_type = "text/event-stream", body = LifecycleEvent,
-         description = "Server-Sent Events, one per status change of any job, in commit order: `event: job`, `id:` the event's seq, `data:` the `LifecycleEvent`. Statuses: created, running, exited, terminated, failed, lost, deleted (a job that ends before it ran goes from created to its end). Seqs are durable and increasing: transitions made while the server was down (exits the job side committed) appear after a restart. Events are kept as long as ended jobs (GC trims both). Keep-alive comments every 10 s; the stream does not end by itself."),
+         description = "Server-Sent Events, one per status change of any job, in commit order: `event: job`, `id:` the event's seq, `data:` the `LifecycleEvent`. Statuses: created, running, exited, terminated, failed, lost, deleted (a job that ends before it ran goes from created to its end). Seqs are durable and increasing: transitions made while the server was down (exits the job side committed) appear after a restart. The stream opens with an id-only frame (the seq it starts after), so a client that reconnects before the first event resumes there. Events are trimmed by GC after the retention of ended jobs. Keep-alive comments every 10 s; the stream does not end by itself."),
         (status = 401, body = ApiErrorBody),
         (status = 422, description = "`validation_error`", body = ApiErrorBody)),
     security(("bearer" = [])))]
@@ -118,6 +125,9 @@ pub(crate) async fn lifecycle_events(
     let request: LifecycleQuery = query(raw.as_deref())?;
     let since = last_event_id(&headers)?.or(request.since);
     let lifecycle = state.service.lifecycle_stream(since, request.label).await?;
+    // An id-only frame first: a client that reconnects before the first
+    // event resumes from here, not from "now" again.
+    let opening = Event::default().id(lifecycle.since().to_string());
     let events = stream::unfold(lifecycle, |mut lifecycle: LifecycleStream| async move {
         let event: LifecycleEvent = match lifecycle.next().await? {
             Ok(event) => event,
@@ -131,5 +141,7 @@ pub(crate) async fn lifecycle_events(
             lifecycle,
         ))
     });
-    Ok(sse_response(events))
+    Ok(sse_response(
+        stream::once(std::future::ready(Ok(opening))).chain(events),
+    ))
 }

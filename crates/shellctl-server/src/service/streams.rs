@@ -25,7 +25,6 @@ use shellctl_proto::streams::MAX_CHUNK_BYTES;
 use shellctl_proto::{JobId, JobStatus, JobStreamEvent, LifecycleEvent, OutputChunk};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -38,6 +37,20 @@ const EVENT_PAGE: u32 = 256;
 /// anyone listens: covers a lost event (an overflowed inotify queue).
 const FEED_FALLBACK: Duration = Duration::from_secs(5);
 
+/// When a write shows no new event, the feed looks again after these
+/// pauses: another process's commit reaches the WAL file (the inotify
+/// event) a moment before its readers can see it.
+const FEED_RECHECKS: [Duration; 3] = [
+    Duration::from_millis(2),
+    Duration::from_millis(20),
+    Duration::from_millis(200),
+];
+
+/// Longest a job stream waits, after the job ended, for the pipe side to
+/// drain the pane's last output into the log (a job the server ended by
+/// killing its session is settled before that).
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
 /// An item of a job stream with its SSE `id`: the offset after everything
 /// sent so far.
 pub type JobStreamItem = (JobStreamEvent, u64);
@@ -46,11 +59,17 @@ pub type JobStreamItem = (JobStreamEvent, u64);
 pub struct JobStream {
     service: Arc<Service>,
     job_id: JobId,
-    log_path: PathBuf,
-    /// Held open: each look at the size is an `fstat`.
-    log: File,
+    /// Held open: each look at the size is an `fstat`, each read a
+    /// positional read (no path lookup, and no open that would wake the
+    /// job's other watchers).
+    log: Arc<File>,
     offset: u64,
     changes: JobChanges,
+    /// Lifecycle events: a status change that touched no file in the job's
+    /// directory (`starting` to `running`) wakes the stream through them.
+    feed: watch::Receiver<u64>,
+    /// Set when the feed woke the stream: the next look reads the status.
+    status_due: bool,
     shutdown: watch::Receiver<bool>,
     /// The status last sent.
     sent_status: Option<JobStatus>,
@@ -58,6 +77,9 @@ pub struct JobStream {
     /// ends.
     ended: Option<JobRecord>,
     finished: bool,
+    /// The job had ended and its output was all read before the offset the
+    /// stream opened at: nothing is left to send.
+    complete_at_open: bool,
 }
 
 impl Service {
@@ -71,15 +93,17 @@ impl Service {
         let job_dir = self.job_dir(job_id);
         // Subscribed before the first look, so no change slips between.
         let changes = JobChanges::new(self.watcher.subscribe(job_dir.path()));
-        self.settled_record(job_id).await?;
-        let log_path = job_dir.file(OUTPUT);
-        let path = log_path.clone();
-        let log = run_blocking(move || File::open(path))
-            .await?
-            .map_err(|err| match err.kind() {
-                std::io::ErrorKind::NotFound => ServiceError::JobNotFound(job_id.to_string()),
-                _ => ServiceError::Io(err),
-            })?;
+        let feed = self.event_feed.subscribe();
+        let record = self.settled_record(job_id).await?;
+        let dir = job_dir.clone();
+        let (log, pipe_done) = run_blocking(move || {
+            File::open(dir.file(OUTPUT)).map(|log| (log, dir.pipe_side_done()))
+        })
+        .await?
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::NotFound => ServiceError::JobNotFound(job_id.to_string()),
+            _ => ServiceError::Io(err),
+        })?;
         let size = log.metadata()?.len();
         if offset > size {
             return Err(ServiceError::InvalidOffset { offset, size });
@@ -87,14 +111,16 @@ impl Service {
         Ok(JobStream {
             service: Arc::clone(self),
             job_id,
-            log_path,
-            log,
+            log: Arc::new(log),
             offset,
             changes,
+            feed,
+            status_due: false,
             shutdown: self.shutdown.clone(),
             sent_status: None,
             ended: None,
             finished: false,
+            complete_at_open: record.status.is_terminal() && offset == size && pipe_done,
         })
     }
 
@@ -124,35 +150,49 @@ impl Service {
 
     /// Keeps the event feed's seq current while the server runs: wakes on
     /// writes to the database (inotify), reads the last event seq, and
-    /// wakes the lifecycle streams when it grew. Idle when no stream
-    /// listens. Returns at shutdown.
+    /// wakes the streams when it grew. Idle when no stream listens.
+    /// Returns at shutdown.
     pub(super) async fn feed_events(&self) {
         let mut writes = self.database_watcher.subscribe();
         let mut shutdown = self.shutdown.clone();
+        let mut watching = true;
         loop {
             let listened = self.event_feed.receiver_count() > 0;
             tokio::select! {
-                changed = writes.changed() => {
-                    if changed.is_err() {
-                        // The watcher is gone; only the fallback is left.
-                        sleep(FEED_FALLBACK).await;
-                    }
+                changed = writes.changed(), if watching => {
+                    // The watcher is gone: only the fallback is left.
+                    watching = changed.is_ok();
                 }
-                () = sleep(FEED_FALLBACK), if listened => {}
+                () = sleep(FEED_FALLBACK), if listened || !watching => {}
                 _ = shutdown.changed() => return,
             }
             if self.event_feed.receiver_count() == 0 {
                 continue;
             }
-            match self.db(shellctl_job::Store::last_event_seq).await {
-                Ok(seq) => {
-                    self.event_feed.send_if_modified(|known| {
-                        let grew = seq > *known;
-                        *known = (*known).max(seq);
-                        grew
-                    });
+            // A commit by another process is in the WAL file a moment
+            // before readers see it, so a write with no new event is
+            // looked at again a few times.
+            for pause in std::iter::once(Duration::ZERO).chain(FEED_RECHECKS) {
+                tokio::select! {
+                    () = sleep(pause) => {}
+                    _ = shutdown.changed() => return,
                 }
-                Err(err) => tracing::warn!("reading the event log: {err}"),
+                match self.db(shellctl_job::Store::last_event_seq).await {
+                    Ok(seq) => {
+                        let grew = self.event_feed.send_if_modified(|known| {
+                            let grew = seq > *known;
+                            *known = (*known).max(seq);
+                            grew
+                        });
+                        if grew {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!("reading the event log: {err}");
+                        break;
+                    }
+                }
             }
         }
     }
@@ -178,16 +218,26 @@ impl JobStream {
         item.transpose()
     }
 
+    /// Whether the stream opened on an ended job past all its output (a
+    /// client resuming after `end`).
+    pub fn complete_at_open(&self) -> bool {
+        self.complete_at_open
+    }
+
     async fn produce(&mut self) -> Result<Option<JobStreamItem>, ServiceError> {
         loop {
             if *self.shutdown.borrow() {
                 return Ok(None);
             }
-            if self.ended.is_none() && self.changes.status_may_have_changed(Instant::now()) {
+            let status_due = std::mem::take(&mut self.status_due);
+            if self.ended.is_none()
+                && (self.changes.status_may_have_changed(Instant::now()) || status_due)
+            {
                 let record = self.service.settled_record(self.job_id).await?;
                 if record.status.is_terminal() {
-                    // Sent after the last output: a terminal status means
-                    // the log is complete.
+                    // The terminal status goes after the last output, once
+                    // the pipe side has drained the pane into the log.
+                    self.service.wait_for_drain(self.job_id).await;
                     self.ended = Some(record);
                 } else if self.sent_status != Some(record.status) {
                     self.sent_status = Some(record.status);
@@ -200,9 +250,9 @@ impl JobStream {
             }
             let size = self.log.metadata()?.len();
             if size > self.offset {
-                let (path, offset) = (self.log_path.clone(), self.offset);
+                let (log, offset) = (Arc::clone(&self.log), self.offset);
                 let window = run_blocking(move || {
-                    shellctl_term::read_window(&path, offset, MAX_CHUNK_BYTES)
+                    shellctl_term::window::read_window_at(&log, offset, MAX_CHUNK_BYTES)
                 })
                 .await??;
                 if window.offset > offset {
@@ -224,8 +274,36 @@ impl JobStream {
             }
             tokio::select! {
                 () = self.changes.wait(Instant::now() + FALLBACK_TICK) => {}
-                _ = self.shutdown.changed() => {}
+                changed = self.feed.changed() => {
+                    if changed.is_err() {
+                        return Ok(None);
+                    }
+                    self.status_due = true;
+                }
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() {
+                        return Ok(None);
+                    }
+                }
             }
+        }
+    }
+}
+
+impl Service {
+    /// Waits, at most [`DRAIN_WAIT`], until the job's pipe side has drained
+    /// the pane into the log, failed, or died.
+    async fn wait_for_drain(&self, job_id: JobId) {
+        let job_dir = self.job_dir(job_id);
+        let deadline = Instant::now() + DRAIN_WAIT;
+        let drained = self
+            .wait_until(&job_dir, deadline, || {
+                let dir = job_dir.clone();
+                async move { run_blocking(move || dir.pipe_side_done()).await }
+            })
+            .await;
+        if !matches!(drained, Ok(true)) {
+            tracing::debug!(%job_id, "the pipe side did not report drained in time");
         }
     }
 }
@@ -243,6 +321,12 @@ pub struct LifecycleStream {
 }
 
 impl LifecycleStream {
+    /// The seq the stream starts after: the `id` to send before any event,
+    /// so a client that reconnects before the first event resumes there.
+    pub fn since(&self) -> u64 {
+        self.since
+    }
+
     /// The next event; `None` at shutdown. A failed read of the event log
     /// is returned and ends the stream (the client resumes from its last
     /// id).
@@ -261,17 +345,23 @@ impl LifecycleStream {
                 .service
                 .db(move |store| store.events_after(since, label.as_deref(), EVENT_PAGE))
                 .await;
-            match page {
-                Ok(events) if !events.is_empty() => {
-                    self.since = events.last().map_or(since, |event| event.seq);
-                    self.pending.extend(events);
-                    continue;
-                }
-                Ok(_) => {}
+            let page = match page {
+                Ok(page) => page,
                 Err(err) => {
                     self.failed = true;
                     return Some(Err(err));
                 }
+            };
+            if page.skipped > 0 {
+                tracing::warn!(
+                    skipped = page.skipped,
+                    "unreadable rows in the lifecycle event log"
+                );
+            }
+            self.since = self.since.max(page.read_to);
+            self.pending.extend(page.events);
+            if page.full || !self.pending.is_empty() {
+                continue;
             }
             tokio::select! {
                 changed = self.feed.changed() => {
@@ -279,7 +369,11 @@ impl LifecycleStream {
                         return None;
                     }
                 }
-                _ = self.shutdown.changed() => {}
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
             }
         }
     }

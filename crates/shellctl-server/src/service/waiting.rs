@@ -129,7 +129,7 @@ impl Service {
 
     /// Re-checks `done` whenever `job_dir` changes (or on the fallback tick)
     /// until it holds or `deadline` passes; returns whether it held.
-    async fn wait_until<F, Fut>(
+    pub(super) async fn wait_until<F, Fut>(
         &self,
         job_dir: &JobDir,
         deadline: Instant,
