@@ -301,8 +301,9 @@ impl JobEventStream {
 /// The stream never ends by itself. Like [`JobEventStream`], it reconnects
 /// with `Last-Event-ID` (the last `seq`) when its connection breaks, and
 /// gives up with [`ClientError::StreamLost`] after the reconnect budget.
-/// A stream opened without `since` that breaks before its first event
-/// resumes "from now on" again: events in between are not seen.
+/// The server opens the stream with an id-only frame (the seq it starts
+/// after), so a stream opened without `since` that breaks before its first
+/// event resumes from there.
 #[derive(Debug)]
 pub struct LifecycleStream {
     inner: Resuming,

@@ -525,7 +525,6 @@ async fn state_is_private() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_survives_a_server_crash_and_finishes_with_full_output() {
     let mut server = TestServer::start();
-    let root = server.root.clone();
     let _keep = std::mem::take(server.dir_mut());
     let result = server
         .run(json!({"script": "echo before; read go; echo after; exit 7", "idle_flush_seconds": 0.2}))
@@ -534,21 +533,8 @@ async fn a_job_survives_a_server_crash_and_finishes_with_full_output() {
     let id = id_of(&result);
     server.kill9();
     // While no server runs, the job goes on; type into it through tmux.
-    let typed = server.tmux(&[
-        "send-keys",
-        "-t",
-        &format!("shellctl-job-{id}:0.0"),
-        "go",
-        "Enter",
-    ]);
-    assert!(typed.status.success());
-    let restarted = TestServer::spawn_in(
-        &root,
-        Options {
-            token: None,
-            extra: Vec::new(),
-        },
-    );
+    server.type_line_through_tmux(&id, "go");
+    let restarted = server.restart();
     let (output, done) = restarted.wait_done(&id, 0).await;
     assert_eq!(output, "before\ngo\nafter\n");
     assert_eq!(
@@ -561,7 +547,6 @@ async fn a_job_survives_a_server_crash_and_finishes_with_full_output() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_promptly_and_leaves_jobs_running() {
     let mut server = TestServer::start();
-    let root = server.root.clone();
     let _keep = std::mem::take(server.dir_mut());
     let result = server
         .run(json!({"script": "echo up; read x; echo got $x", "idle_flush_seconds": 0.2}))
@@ -570,13 +555,7 @@ async fn sigterm_exits_promptly_and_leaves_jobs_running() {
     server.sigterm();
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status}");
-    let restarted = TestServer::spawn_in(
-        &root,
-        Options {
-            token: None,
-            extra: Vec::new(),
-        },
-    );
+    let restarted = server.restart();
     let (status, view) = restarted.get(&format!("/v1/jobs/{id}")).await;
     assert_eq!((status, view["status"].clone()), (200, json!("running")));
     let offset = view["offset"].as_u64().unwrap();

@@ -165,7 +165,6 @@ async fn a_job_stream_delivers_the_lines_in_order_then_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_resumed_after_a_crash_and_restart_yields_every_byte_once() {
     let mut server = TestServer::start();
-    let root = server.root.clone();
     let _keep = std::mem::take(server.dir_mut());
     let job = server
         .run(json!({
@@ -182,21 +181,8 @@ async fn a_stream_resumed_after_a_crash_and_restart_yields_every_byte_once() {
     drop(stream);
     server.kill9();
     // While no server runs, the job goes on; answer its read through tmux.
-    let typed = server.tmux(&[
-        "send-keys",
-        "-t",
-        &format!("shellctl-job-{id}:0.0"),
-        "go",
-        "Enter",
-    ]);
-    assert!(typed.status.success());
-    let restarted = TestServer::spawn_in(
-        &root,
-        Options {
-            token: None,
-            extra: Vec::new(),
-        },
-    );
+    server.type_line_through_tmux(&id, "go");
+    let restarted = server.restart();
     // `offset=0` is overridden by the header: nothing is sent twice.
     let mut resumed = SseReader::open(
         &restarted,
@@ -345,22 +331,9 @@ async fn lifecycle_events_cover_three_jobs_and_an_exit_made_while_the_server_was
     drop(live);
 
     server.kill9();
-    let typed = server.tmux(&[
-        "send-keys",
-        "-t",
-        &format!("shellctl-job-{reader}:0.0"),
-        "go",
-        "Enter",
-    ]);
-    assert!(typed.status.success());
+    server.type_line_through_tmux(&reader, "go");
     assert_eq!(wait_for_committed_exit(&root, &reader), "exited");
-    let restarted = TestServer::spawn_in(
-        &root,
-        Options {
-            token: None,
-            extra: Vec::new(),
-        },
-    );
+    let restarted = server.restart();
     let mut replay = SseReader::open(&restarted, "/v1/events?since=0", None).await;
     let events = replay
         .until(|e| e.data["job_id"] == reader.as_str() && e.data["status"] == "exited")

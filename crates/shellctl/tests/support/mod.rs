@@ -107,6 +107,26 @@ impl TestServer {
         self.root.join("run").join("tmux.sock")
     }
 
+    /// Types `text` and Enter into a job's pane through tmux directly (so
+    /// it works while no server runs).
+    pub fn type_line_through_tmux(&self, job_id: &str, text: &str) {
+        let pane = format!("shellctl-job-{job_id}:0.0");
+        let typed = self.tmux(&["send-keys", "-t", &pane, text, "Enter"]);
+        assert!(typed.status.success(), "{typed:?}");
+    }
+
+    /// A new server on this one's root and token (after a crash of this
+    /// one).
+    pub fn restart(&self) -> TestServer {
+        TestServer::spawn_in(
+            &self.root,
+            Options {
+                token: self.token.clone(),
+                extra: Vec::new(),
+            },
+        )
+    }
+
     pub fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .arg("-S")
