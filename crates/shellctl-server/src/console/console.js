@@ -239,6 +239,7 @@ class SseParser {
 /**
  * Reads one event stream until the server closes it; throws HttpError for
  * an HTTP error, and the fetch error when the connection breaks or stalls.
+ * Returns 'complete' for a 204 (nothing more will come).
  */
 async function readEventStream(path, cursor, signal, onOpen, onEvent) {
   const inner = new AbortController();
@@ -255,6 +256,8 @@ async function readEventStream(path, cursor, signal, onOpen, onEvent) {
     if (cursor.lastEventId) headers['Last-Event-ID'] = cursor.lastEventId;
     const response = await fetch(path, { headers, cache: 'no-store', signal: inner.signal });
     if (!response.ok) throw await errorOf(response);
+    // 204: a resume of a job that has ended, past all its output.
+    if (response.status === 204) return 'complete';
     arm();
     onOpen();
     const parser = new SseParser(cursor, onEvent);
@@ -284,8 +287,9 @@ function keepStreaming(options) {
     let delay = RETRY_MIN_MS;
     while (!signal.aborted) {
       let failure = null;
+      let outcome;
       try {
-        await readEventStream(options.path, options.cursor, signal, () => {
+        outcome = await readEventStream(options.path, options.cursor, signal, () => {
           delay = RETRY_MIN_MS;
           options.onOpen();
         }, options.onEvent);
@@ -293,6 +297,10 @@ function keepStreaming(options) {
         failure = error;
       }
       if (signal.aborted || options.finished()) return;
+      if (outcome === 'complete') {
+        if (options.onComplete) options.onComplete();
+        return;
+      }
       if (failure instanceof HttpError) {
         if (failure.status === 401) {
           auth.required();
@@ -634,6 +642,15 @@ const jobView = {
       onOpen: () => setText($('job-error'), ''),
       onEvent: (event) => this.onEvent(id, event),
       finished: () => this.finished,
+      // The job ended and everything was shown before the `end` event
+      // got through: take the final status from the status route.
+      onComplete: () => {
+        this.finished = true;
+        setText($('job-error'), '');
+        api('GET', jobPath(id)).then((view) => {
+          if (id === this.id) this.showStatus(view);
+        }, (error) => setText($('job-error'), error.message));
+      },
       onRetry: () => setText($('job-error'), 'Output stream interrupted; reconnecting…'),
       onFail: (error) => {
         const gone = error.status === 404;
