@@ -41,6 +41,9 @@ enum Failure {
     Retry(ClientError),
     /// Reconnecting cannot help (an API error, a malformed stream).
     Fatal(ClientError),
+    /// `204 No Content`: the server has nothing more to send (a job that
+    /// ended, resumed past all its output).
+    Complete,
 }
 
 /// The resuming core of both streams: one GET route read as
@@ -61,6 +64,8 @@ struct Resuming {
     failures: u32,
     /// When the first of those failures happened.
     first_failure: Option<Instant>,
+    /// The server answered `204 No Content`: nothing more will come.
+    complete: bool,
 }
 
 impl Resuming {
@@ -78,15 +83,20 @@ impl Resuming {
             connected: false,
             failures: 0,
             first_failure: None,
+            complete: false,
         }
     }
 
-    /// The next event, connecting and reconnecting as needed. An error is
-    /// final: the caller stops reading.
-    async fn next_event(&mut self) -> Result<SseEvent, ClientError> {
+    /// The next event, connecting and reconnecting as needed; `None` once
+    /// the server said nothing more will come (`204`). An error is final:
+    /// the caller stops reading.
+    async fn next_event(&mut self) -> Result<Option<SseEvent>, ClientError> {
         loop {
             if let Some(event) = self.parser.next_event() {
-                return Ok(event);
+                return Ok(Some(event));
+            }
+            if self.complete {
+                return Ok(None);
             }
             let Some(response) = self.response.as_mut() else {
                 self.connect().await?;
@@ -134,6 +144,10 @@ impl Resuming {
                     self.parser.reconnect();
                     self.response = Some(response);
                     self.connected = true;
+                    return Ok(());
+                }
+                Err(Failure::Complete) => {
+                    self.complete = true;
                     return Ok(());
                 }
                 Err(Failure::Retry(err)) if self.connected => self.back_off(err).await?,
@@ -200,6 +214,9 @@ impl Resuming {
             }
         };
         let status = response.status();
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return Err(Failure::Complete);
+        }
         if !status.is_success() {
             let body = response
                 .bytes()
@@ -248,13 +265,19 @@ fn too_large(err: SseError) -> ClientError {
 #[derive(Debug)]
 pub struct JobEventStream {
     inner: Resuming,
+    /// The job, for its final status when the server has nothing more.
+    job_id: String,
     finished: bool,
 }
 
 impl JobEventStream {
     /// The next event; `None` after the `end` event or an error.
     ///
-    /// Events of names this version does not know are skipped. An error
+    /// A resume the server answers `204 No Content` (the job ended and all
+    /// its output was received, but the `end` was lost with the
+    /// connection) yields an `end` with the job's status from
+    /// `GET /v1/jobs/{id}`. Events of names this version does not know are
+    /// skipped. An error
     /// is final; an API error of the first request (a `404 job_not_found`,
     /// or a server without this route: see
     /// [`ClientError::is_missing_route`]) comes as one, too.
@@ -264,7 +287,20 @@ impl JobEventStream {
         }
         loop {
             let event = match self.inner.next_event().await {
-                Ok(event) => event,
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    // A resume past all the output of a job that ended
+                    // (its `end` was lost with the connection): the end
+                    // is the job's status now.
+                    self.finished = true;
+                    return Some(
+                        self.inner
+                            .client
+                            .status(&self.job_id)
+                            .await
+                            .map(JobStreamEvent::End),
+                    );
+                }
                 Err(err) => {
                     self.finished = true;
                     return Some(Err(err));
@@ -319,7 +355,13 @@ impl LifecycleStream {
         }
         loop {
             let event = match self.inner.next_event().await {
-                Ok(event) => event,
+                Ok(Some(event)) => event,
+                Ok(None) => {
+                    self.finished = true;
+                    return Some(Err(ClientError::Stream(
+                        "the lifecycle stream answered 204 No Content".into(),
+                    )));
+                }
                 Err(err) => {
                     self.finished = true;
                     return Some(Err(err));
@@ -351,6 +393,7 @@ impl ShellctlClient {
         let path = segment(job_id).map(|id| format!("/v1/jobs/{id}/events"));
         JobEventStream {
             inner: Resuming::new(self, path, vec![("offset", offset.to_string())]),
+            job_id: job_id.to_owned(),
             finished: false,
         }
     }

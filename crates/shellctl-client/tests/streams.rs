@@ -572,3 +572,39 @@ async fn invalid_job_ids_are_refused_on_the_first_read() {
     ));
     assert!(events.next().await.is_none());
 }
+
+/// A resume the server answers `204 No Content` (the job ended and every
+/// byte was received; the `end` was lost with the connection): the stream
+/// ends with the job's status from the status route.
+#[tokio::test]
+async fn a_resume_answered_no_content_ends_with_the_status() {
+    let (base, log) = scripted(|n, seen| match n {
+        0 => vec![
+            sse_head(),
+            event("status", 0, &status_view("running", None, 0)),
+            output(0, "all\n"),
+        ],
+        1 => vec![b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_vec()],
+        _ => {
+            assert_eq!(seen.path, format!("/v1/jobs/{JOB}"));
+            json_response(200, &status_view("exited", Some(2), 4))
+        }
+    })
+    .await;
+    let client = client_of(&base);
+    let mut events = client.job_events(JOB, 0);
+    let mut names = Vec::new();
+    let mut last = None;
+    while let Some(event) = events.next().await {
+        let event = event.unwrap();
+        names.push(event.name());
+        last = Some(event);
+    }
+    assert_eq!(names, ["status", "output", "end"]);
+    let Some(JobStreamEvent::End(view)) = last else {
+        panic!("no end: {last:?}")
+    };
+    assert_eq!((view.status, view.exit_code), (JobStatus::Exited, Some(2)));
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(seen[1].header("last-event-id"), Some("4"));
+}
