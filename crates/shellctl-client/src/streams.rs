@@ -277,9 +277,8 @@ impl JobEventStream {
     /// its output was received, but the `end` was lost with the
     /// connection) yields an `end` with the job's status from
     /// `GET /v1/jobs/{id}`. Events of names this version does not know are
-    /// skipped. An error
-    /// is final; an API error of the first request (a `404 job_not_found`,
-    /// or a server without this route: see
+    /// skipped. An error is final; an API error of the first request (a
+    /// `404 job_not_found`, or a server without this route: see
     /// [`ClientError::is_missing_route`]) comes as one, too.
     pub async fn next(&mut self) -> Option<Result<JobStreamEvent, ClientError>> {
         if self.finished {

@@ -10,17 +10,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
-fn cli(server: &TestServer) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env("SHELLCTL_BASE_URL", &server.base)
-        .env_remove("SHELLCTL_AUTH_TOKEN");
-    if let Some(token) = &server.token {
-        command.env("SHELLCTL_AUTH_TOKEN", token);
-    }
-    command
-}
-
 fn json_out(output: &Output) -> Value {
     assert!(
         output.status.success(),
@@ -36,12 +25,6 @@ fn json_out(output: &Output) -> Value {
 fn json_err(output: &Output) -> Value {
     serde_json::from_slice(&output.stderr)
         .unwrap_or_else(|_| panic!("stderr: {}", String::from_utf8_lossy(&output.stderr)))
-}
-
-async fn blocking(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -389,6 +389,22 @@ async fn resume_filter_and_delete(server: &TestServer, events: &[SseEvent], quic
     );
 }
 
+/// A raw connection to the job's stream that has read the response head
+/// and reads nothing more until the test says so.
+fn stalled_reader(server: &TestServer, id: &str) -> std::net::TcpStream {
+    let address = server.base.strip_prefix("http://").unwrap();
+    let mut socket = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        socket,
+        "GET /v1/jobs/{id}/events HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 512];
+    let read = socket.read(&mut head).unwrap();
+    assert!(head[..read].starts_with(b"HTTP/1.1 200"));
+    socket
+}
+
 /// The server's resident memory, from `/proc`.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -420,17 +436,7 @@ async fn a_stalled_reader_costs_the_server_bounded_memory() {
         .await;
     let id = id_of(&job);
     let baseline = rss_kib(server.child.id());
-    // A raw connection that reads the response head, then nothing.
-    let address = server.base.strip_prefix("http://").unwrap().to_owned();
-    let mut socket = std::net::TcpStream::connect(&address).unwrap();
-    write!(
-        socket,
-        "GET /v1/jobs/{id}/events HTTP/1.1\r\nHost: {address}\r\nAccept: text/event-stream\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = [0u8; 512];
-    let read = socket.read(&mut head).unwrap();
-    assert!(head[..read].starts_with(b"HTTP/1.1 200"));
+    let mut socket = stalled_reader(&server, &id);
     // The job writes everything while the reader reads nothing.
     let written = server
         .status_until(&id, |s| s["offset"].as_u64().unwrap() > TOTAL)
@@ -505,16 +511,7 @@ async fn a_reader_that_stopped_reading_does_not_hold_up_shutdown() {
         }))
         .await;
     let id = id_of(&job);
-    let address = server.base.strip_prefix("http://").unwrap().to_owned();
-    let mut socket = std::net::TcpStream::connect(&address).unwrap();
-    write!(
-        socket,
-        "GET /v1/jobs/{id}/events HTTP/1.1\r\nHost: {address}\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = [0u8; 512];
-    let read = socket.read(&mut head).unwrap();
-    assert!(head[..read].starts_with(b"HTTP/1.1 200"));
+    let socket = stalled_reader(&server, &id);
     // Far more output than the socket buffers hold, so the server's
     // writes are blocked when it is told to stop.
     server

@@ -12,20 +12,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use support::*;
 
-fn cli(server: &TestServer) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env("SHELLCTL_BASE_URL", &server.base)
-        .env_remove("SHELLCTL_AUTH_TOKEN");
-    command
-}
-
-async fn blocking(mut command: Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
 /// Sends SIGINT (what Ctrl-C sends) to `child`.
 fn interrupt(child: &std::process::Child) {
     assert!(

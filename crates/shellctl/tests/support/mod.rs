@@ -255,6 +255,26 @@ pub fn sorted(fields: &[&str]) -> Vec<String> {
     v
 }
 
+/// The `shellctl` binary as a client of `server` (its address and token
+/// from the environment, as a user would set them).
+pub fn cli(server: &TestServer) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("SHELLCTL_BASE_URL", &server.base)
+        .env_remove("SHELLCTL_AUTH_TOKEN");
+    if let Some(token) = &server.token {
+        command.env("SHELLCTL_AUTH_TOKEN", token);
+    }
+    command
+}
+
+/// Runs `command` to its end on a blocking thread.
+pub async fn blocking(mut command: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
 /// The python of a venv the project's scripts make under `target/`
 /// (`scripts/ref-venv`, `scripts/mcp-venv`; scripts/test runs both).
 pub fn venv_python(venv: &str, made_by: &str) -> PathBuf {
