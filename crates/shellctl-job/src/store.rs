@@ -273,9 +273,7 @@ impl Store {
         let room = path
             .parent()
             .and_then(|dir| nix::sys::statvfs::statvfs(dir).ok())
-            .map_or(0, |fs| {
-                u64::from(fs.blocks_available()) * fs.fragment_size()
-            });
+            .map_or(0, |fs| fs.blocks_available() * fs.fragment_size());
         if room < 16 * RESERVE_BYTES as u64 {
             return false;
         }

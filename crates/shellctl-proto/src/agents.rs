@@ -152,6 +152,8 @@ impl std::str::FromStr for EndReason {
 /// job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// A wire type: each flag is an independent fact a client reads by name.
+#[allow(clippy::struct_excessive_bools)]
 pub struct JobDetail {
     /// The job.
     pub job_id: JobId,

@@ -105,7 +105,7 @@ impl CgroupSupport {
     pub fn detect() -> CgroupSupport {
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let groups = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        Self::from_tables(&mounts, &groups, |path| writable(path))
+        Self::from_tables(&mounts, &groups, writable)
     }
 
     /// [`detect`](Self::detect) over the given `mountinfo` and
@@ -254,6 +254,7 @@ impl CgroupSupport {
     /// Makes the instance directory in every usable hierarchy (and, on v2,
     /// hands the controllers down to it). A hierarchy where that fails is
     /// dropped, with a note.
+    #[must_use]
     pub fn prepare(mut self, instance: &str) -> CgroupSupport {
         let name = instance_dir_name(instance);
         let mut notes = Vec::new();
@@ -396,8 +397,10 @@ fn write_limits(
 /// minimum of 1 ms).
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn cpu_quota_micros(cores: f64) -> u64 {
+    const PERIOD: f64 = 100_000.0;
+    const _: () = assert!(CPU_PERIOD_MICROS == 100_000);
     // `cores` is validated to 0.01..=1024, so the product fits.
-    ((cores * CPU_PERIOD_MICROS as f64).round() as u64).max(1000)
+    ((cores * PERIOD).round() as u64).max(1000)
 }
 
 fn write_if_present(path: &Path, value: &str) -> io::Result<()> {

@@ -120,6 +120,13 @@ impl Service {
                 cwd: resolve_cwd(&default_cwd, cwd.as_deref())?,
                 ..spec
             };
+            if !store.restore_reserve() {
+                // The reserve is spent (a full disk used it) and cannot be
+                // put back: the room left is for ending and deleting jobs.
+                return Err(ServiceError::InsufficientStorage(
+                    "less free space than the full-disk reserve needs".into(),
+                ));
+            }
             let (job_id, job_dir, spec) = create_job_dir(&layout, &containment, &script, spec)?;
             let registered = watcher
                 .watch(job_dir.path())

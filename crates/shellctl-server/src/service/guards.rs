@@ -57,16 +57,17 @@ impl Containment {
         } else {
             CgroupSupport::default()
         };
-        match cgroups.version() {
-            Some(version) => tracing::info!(
+        if let Some(version) = cgroups.version() {
+            tracing::info!(
                 ?version,
                 controllers = ?cgroups.controllers().iter().map(|c| c.name()).collect::<Vec<_>>(),
                 "jobs are contained in cgroups"
-            ),
-            None => tracing::info!(
+            );
+        } else {
+            tracing::info!(
                 notes = ?cgroups.notes(),
                 "jobs are contained by an inherited marker and /proc scans (no usable cgroups)"
-            ),
+            );
         }
         Containment { instance, cgroups }
     }
