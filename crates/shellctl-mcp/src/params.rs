@@ -25,6 +25,14 @@ pub(crate) struct RunParams {
     pub(crate) max_runtime_seconds: Option<f64>,
     /// Seconds the job may go without printing anything; then it is ended like max_runtime_seconds. Default: no limit.
     pub(crate) idle_timeout_seconds: Option<f64>,
+    /// Set true only when the script starts a server or daemon in the background that must keep running after the script ends. Default false: background processes end with the script.
+    pub(crate) keep_background: Option<bool>,
+    /// Most memory the job may use, in bytes (at least 4194304); past it the job is killed and ends with end_reason "oom". Refused if the server cannot enforce it.
+    pub(crate) memory_max_bytes: Option<u64>,
+    /// Most processes the job may have at once. Refused if the server cannot enforce it.
+    pub(crate) pids_max: Option<u32>,
+    /// Most CPU the job may use, in cores (e.g. 0.5). Refused if the server cannot enforce it.
+    pub(crate) cpu_max: Option<f64>,
     /// Milliseconds to wait for the job to end or to wait for input before returning (default 10000, max 300000). The job keeps running either way.
     #[schemars(range(max = 300_000))]
     pub(crate) yield_ms: Option<u32>,

@@ -398,6 +398,10 @@ impl<B: ShellBackend> ShellTools<B> {
         request.label = params.label;
         request.max_runtime_seconds = params.max_runtime_seconds;
         request.idle_timeout_seconds = params.idle_timeout_seconds;
+        request.keep_background = params.keep_background;
+        request.memory_max_bytes = params.memory_max_bytes;
+        request.pids_max = params.pids_max;
+        request.cpu_max = params.cpu_max;
         // The first output comes from the wait below, which knows why it
         // stopped; run only has to start the job.
         request.timeout = MIN_WINDOW_SECONDS;

@@ -197,7 +197,10 @@ pub struct JobDetail {
     /// Process id of the job's runner (the terminal's session leader; the
     /// script is its child); null once the job has ended.
     pub pid: Option<u32>,
+    // The fields below came with containment (issue 15); a client reading
+    // an older server's detail gets their defaults.
     /// Whether the job was started with `keep_background`.
+    #[serde(default)]
     pub keep_background: bool,
     /// The job's memory limit, in bytes.
     pub memory_max_bytes: Option<u64>,
@@ -211,12 +214,15 @@ pub struct JobDetail {
     /// Processes the job left behind that shellctl ended after its script
     /// exited (at the exit, or at `terminate`/`delete` for a job started
     /// with `keep_background`).
+    #[serde(default)]
     pub leftover_processes: u32,
     /// The log reached the server's `--max-log-bytes`: later output was
     /// read from the terminal and discarded, after one marker line.
+    #[serde(default)]
     pub log_capped: bool,
     /// Writing the log failed (a full disk): later output was read from the
     /// terminal and discarded, so the log misses the job's end.
+    #[serde(default)]
     pub log_incomplete: bool,
 }
 

@@ -407,9 +407,25 @@ async fn detail_tells_everything_about_a_job() {
             "max_runtime_seconds",
             "idle_timeout_seconds",
             "pid",
+            "keep_background",
+            "memory_max_bytes",
+            "pids_max",
+            "cpu_max",
+            "containment",
+            "leftover_processes",
+            "log_capped",
+            "log_incomplete",
         ])
     );
     assert_eq!(detail["label"], "dev-server");
+    assert_eq!(detail["keep_background"], false);
+    assert_eq!(detail["memory_max_bytes"], Value::Null);
+    assert_eq!(detail["leftover_processes"], 0);
+    assert_eq!(detail["log_capped"], false);
+    assert!(
+        ["cgroup", "process_scan"].contains(&detail["containment"].as_str().unwrap()),
+        "{detail}"
+    );
     assert_eq!(detail["script"], "echo dev; sleep 30");
     assert_eq!(detail["cwd"], home.join("work").to_str().unwrap());
     assert_eq!(detail["terminal"], json!({"cols": 100, "rows": 30}));

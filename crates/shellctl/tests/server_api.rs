@@ -756,11 +756,22 @@ async fn a_killed_control_client_falls_back_to_the_command_line_and_comes_back()
         .status()
         .unwrap();
     assert!(killed.success());
-    // Whether or not the server has noticed yet, jobs keep working.
-    assert_eq!(
-        server.run(json!({"script": "echo two"})).await["output"],
-        "two\n"
-    );
+    // Whether or not the server has noticed yet, jobs keep working. One
+    // exception: a start whose `new-session` was handed to the client as
+    // it died may or may not have run, and is not repeated blindly (the
+    // tmux layer's `Repeat::Unsafe`): that job fails as `start_failed`,
+    // and the next start goes through the command line.
+    let mut two = server.run(json!({"script": "echo two"})).await;
+    let mut jobs = 3;
+    if two["status"] == "failed" {
+        jobs += 1;
+        let (_, detail) = server
+            .get(&format!("/v1/jobs/{}/detail", id_of(&two)))
+            .await;
+        assert_eq!(detail["failure_reason"], "start_failed", "{detail}");
+        two = server.run(json!({"script": "echo two"})).await;
+    }
+    assert_eq!(two["output"], "two\n", "{two}");
     let deadline = std::time::Instant::now() + HANG_GUARD;
     let revived = loop {
         let now = control_clients(&server);
@@ -780,5 +791,5 @@ async fn a_killed_control_client_falls_back_to_the_command_line_and_comes_back()
     );
     // The control client's own session is never listed as a job.
     let (_, listing) = server.get("/v1/jobs").await;
-    assert_eq!(listing["jobs"].as_array().unwrap().len(), 3, "{listing}");
+    assert_eq!(listing["jobs"].as_array().unwrap().len(), jobs, "{listing}");
 }

@@ -448,7 +448,7 @@ impl JobGroups {
             .count()
     }
 
-    /// Kills every member and waits (at most [`SETTLE_LIMIT`]) until the
+    /// Kills every member and waits (at most `SETTLE_LIMIT`, 5 s) until the
     /// group is empty. Returns how many processes it killed. The group is
     /// frozen first where it can be, so that nothing forks while the
     /// members are listed and killed.

@@ -111,6 +111,17 @@ impl Containment {
     }
 }
 
+impl Drop for Containment {
+    /// Removes this server's directories from the hierarchies when it
+    /// stops, if no job group is left in them (a job that outlives the
+    /// server keeps them; `rmdir` refuses a non-empty group).
+    fn drop(&mut self) {
+        for base in self.cgroups.own_groups() {
+            let _removed = std::fs::remove_dir(base);
+        }
+    }
+}
+
 /// Kills every process of the job in `job_dir` and waits until they are
 /// gone, then removes its groups. With `leftovers`, the job had ended, so
 /// what was killed is counted as left behind. Returns how many it killed.
@@ -124,6 +135,13 @@ pub(super) fn end_processes(job_dir: &JobDir, leftovers: bool) -> io::Result<usi
     let Some(containment) = spec.containment else {
         return Ok(0);
     };
+    if leftovers && !spec.keep_background {
+        // The job ended, and whatever ended it (its runner at the exit, a
+        // deadline, the server's own kill) ended its processes too: no
+        // scan needed, which keeps deleting many old jobs cheap.
+        containment.remove_groups()?;
+        return Ok(0);
+    }
     let killed = containment.kill_all(job_dir.runner());
     if leftovers {
         job_dir.add_leftovers(killed)?;
