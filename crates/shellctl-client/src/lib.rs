@@ -163,6 +163,14 @@ pub struct RunOptions {
     /// Seconds the job may go without output before it is terminated; not
     /// in the reference API.
     pub idle_timeout_seconds: Option<f64>,
+    /// Leave processes the script started in the background running after
+    /// it exits (by default they are ended with it); not in the reference
+    /// API.
+    pub keep_background: Option<bool>,
+    /// Memory, process and CPU limits (a server without the cgroup
+    /// controller answers `422 unsupported_limit`); not in the reference
+    /// API.
+    pub limits: shellctl_proto::ResourceLimits,
 }
 
 /// A client of one shellctl server.
@@ -312,6 +320,10 @@ impl ShellctlClient {
         request.idempotency_key = options.idempotency_key;
         request.max_runtime_seconds = options.max_runtime_seconds;
         request.idle_timeout_seconds = options.idle_timeout_seconds;
+        request.keep_background = options.keep_background;
+        request.memory_max_bytes = options.limits.memory_max_bytes;
+        request.pids_max = options.limits.pids_max;
+        request.cpu_max = options.limits.cpu_max;
         if let Some(timeout) = options.timeout {
             request.timeout = timeout;
         }

@@ -19,6 +19,7 @@
 //! its deadline is not mistaken for one the deadline ended: the thread
 //! checks that the script still runs before it signals.
 
+use crate::containment::JobContainment;
 use crate::files::{JobDir, JobSpec, OUTPUT};
 use crate::lifecycle::TerminateCause;
 use crate::process::ProcessIdentity;
@@ -93,6 +94,7 @@ impl DeadlineWatch {
     pub fn start(
         job_dir: &JobDir,
         deadlines: Deadlines,
+        containment: Option<JobContainment>,
         script: u32,
         started: Instant,
     ) -> Option<DeadlineWatch> {
@@ -104,7 +106,16 @@ impl DeadlineWatch {
         let job_dir = job_dir.clone();
         let thread = std::thread::Builder::new()
             .name("deadlines".into())
-            .spawn(move || enforce(&job_dir, deadlines, script, started, &ended))
+            .spawn(move || {
+                enforce(
+                    &job_dir,
+                    deadlines,
+                    containment.as_ref(),
+                    script,
+                    started,
+                    &ended,
+                )
+            })
             .ok()?;
         Some(DeadlineWatch {
             script_ended: Some(script_ended),
@@ -138,14 +149,36 @@ impl Drop for DeadlineWatch {
 /// kills what the script left behind, since "ended" means every process
 /// of the job, not only its leader (which may have died of the Ctrl-C
 /// while its children ignored it).
-pub fn conclude(job_dir: &JobDir, cause: TerminateCause, script: u32) -> std::io::Result<()> {
-    if let Some(me) = ProcessIdentity::current() {
-        let _killed = signal_job(me, SignalName::KILL, SignalTarget::Job);
-    }
-    if let Ok(group) = i32::try_from(script) {
-        let _killed = killpg(Pid::from_raw(group), Signal::SIGKILL);
-    }
+pub fn conclude(
+    job_dir: &JobDir,
+    cause: TerminateCause,
+    script: u32,
+    containment: Option<&JobContainment>,
+) -> std::io::Result<()> {
+    kill_everything(
+        Pid::from_raw(i32::try_from(script).unwrap_or(0)),
+        containment,
+    );
     job_dir.record_deadline(cause)
+}
+
+/// Kills every process of the job: all of its tracked processes where the
+/// job has containment, else its tree and the script's process group.
+fn kill_everything(script: Pid, containment: Option<&JobContainment>) {
+    let me = ProcessIdentity::current();
+    match containment {
+        Some(containment) => {
+            containment.kill_all(me);
+        }
+        None => {
+            if let Some(me) = me {
+                let _killed = signal_job(me, SignalName::KILL, SignalTarget::Job);
+            }
+        }
+    }
+    if script.as_raw() > 0 {
+        let _killed = killpg(script, Signal::SIGKILL);
+    }
 }
 
 /// Sleeps until the nearest deadline; returns early when `ended` closes.
@@ -153,6 +186,7 @@ pub fn conclude(job_dir: &JobDir, cause: TerminateCause, script: u32) -> std::io
 fn enforce(
     job_dir: &JobDir,
     deadlines: Deadlines,
+    containment: Option<&JobContainment>,
     script: Pid,
     started: Instant,
     ended: &mpsc::Receiver<()>,
@@ -171,7 +205,7 @@ fn enforce(
         if !still_running(script) {
             return None;
         }
-        end_script(script, ended);
+        end_script(script, containment, ended);
         return Some(cause);
     }
 }
@@ -205,7 +239,7 @@ fn last_output(job_dir: &JobDir) -> Instant {
 /// the script's leader still runs, a kill of every process of the job.
 /// (When the leader ends sooner, the runner kills what it left behind:
 /// [`conclude`].)
-fn end_script(script: Pid, ended: &mpsc::Receiver<()>) {
+fn end_script(script: Pid, containment: Option<&JobContainment>, ended: &mpsc::Receiver<()>) {
     let me = ProcessIdentity::current();
     let interrupted = me
         .and_then(|me| signal_job(me, SignalName::INT, SignalTarget::Foreground).ok())
@@ -219,10 +253,7 @@ fn end_script(script: Pid, ended: &mpsc::Receiver<()>) {
     ) {
         return;
     }
-    if let Some(me) = me {
-        let _killed = signal_job(me, SignalName::KILL, SignalTarget::Job);
-    }
-    let _killed = killpg(script, Signal::SIGKILL);
+    kill_everything(script, containment);
 }
 
 #[cfg(test)]

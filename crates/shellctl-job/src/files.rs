@@ -16,14 +16,18 @@
 //!   deadline      the runner is ending the job for a deadline: `max_runtime`
 //!                 or `idle_timeout` (written before it signals the script)
 //!   sync          FIFO: the pipe side tells the runner all output arrived
+//!   leftovers     processes ended after the script exited (a number)
+//!   log-capped    the log reached `max_log_bytes`; later output discarded
+//!   log-incomplete  writing the log failed (disk full); output discarded
 //! ```
 
-use crate::layout::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
+use crate::containment::JobContainment;
+use crate::layout::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, RESERVE_FILE};
 use crate::lifecycle::TerminateCause;
 use crate::process::ProcessIdentity;
 use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
-use shellctl_proto::TerminalSize;
+use shellctl_proto::{ResourceLimits, TerminalSize};
 use shellctl_term::SYNC_SEQUENCE;
 use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -56,13 +60,21 @@ pub const RUNNER: &str = "runner";
 /// which one ([`TerminateCause`]'s spelling).
 pub const DEADLINE: &str = "deadline";
 
+/// Marker: the log reached the job's `max_log_bytes`.
+pub const LOG_CAPPED: &str = "log-capped";
+/// Marker: writing the log failed (a full disk); output was discarded.
+pub const LOG_INCOMPLETE: &str = "log-incomplete";
+/// How many processes the job left behind that were ended after its
+/// script exited (a decimal number).
+pub const LEFTOVERS: &str = "leftovers";
+
 /// Longest the runner waits for the pipe side to confirm the output.
 const SYNC_WAIT_MS: u16 = 30_000;
 
 /// What the runner needs besides the script, and what the job was started
 /// with. Fields added after the first release are optional, so a spec
 /// written by an older server still reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
     /// Directory to run the script in.
     pub cwd: PathBuf,
@@ -77,6 +89,21 @@ pub struct JobSpec {
     /// The terminal size the job was started with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal: Option<TerminalSize>,
+    /// How the job's processes are tracked (absent in specs written before
+    /// containment: such jobs are tracked by their tree alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<JobContainment>,
+    /// Leave processes the script started in the background running after
+    /// it exits.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_background: bool,
+    /// The job's resource limits.
+    #[serde(default, skip_serializing_if = "ResourceLimits::is_empty")]
+    pub limits: ResourceLimits,
+    /// Most bytes the pipe side appends to the log; later output is read
+    /// and discarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_log_bytes: Option<u64>,
 }
 
 /// The runner's record of how the script ended.
@@ -285,12 +312,29 @@ impl JobDir {
     /// Records the exit atomically (write, then rename), so a reader sees
     /// all of it or nothing.
     pub fn write_exit(&self, exit: &ExitMarker) -> io::Result<()> {
-        let temp = self.file(".exit.tmp");
-        write_private(
-            &temp,
-            format!("{}\n{}\n", exit.exit_code, exit.ended_at).as_bytes(),
-        )?;
-        fs::rename(temp, self.file(EXIT))
+        let write = || {
+            let temp = self.file(".exit.tmp");
+            write_private(
+                &temp,
+                format!("{}\n{}\n", exit.exit_code, exit.ended_at).as_bytes(),
+            )?;
+            fs::rename(temp, self.file(EXIT))
+        };
+        // The exit must be recorded on a full disk too, or the job never
+        // ends: the state dir's reserve is there for it.
+        match write() {
+            Err(err) if is_disk_full(&err) && self.release_reserve() => write(),
+            outcome => outcome,
+        }
+    }
+
+    /// Frees the state directory's reserve file (beside the database; a
+    /// job directory is `<state dir>/jobs/<id>`). Whether there was one.
+    fn release_reserve(&self) -> bool {
+        self.path
+            .parent()
+            .and_then(Path::parent)
+            .is_some_and(|state_dir| fs::remove_file(state_dir.join(RESERVE_FILE)).is_ok())
     }
 
     /// Records that the runner is ending the job for `cause` (atomically,
@@ -309,6 +353,27 @@ impl JobDir {
             .trim()
             .parse()
             .ok()
+    }
+
+    /// Adds `count` to the job's left-behind processes (runner and server
+    /// may both end some: at the exit, and at a later terminate or delete
+    /// of a job that kept its background processes).
+    pub fn add_leftovers(&self, count: usize) -> io::Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        let total = u64::from(self.leftovers()).saturating_add(count as u64);
+        let temp = self.file(".leftovers.tmp");
+        write_private(&temp, format!("{total}\n").as_bytes())?;
+        fs::rename(temp, self.file(LEFTOVERS))
+    }
+
+    /// Processes ended after the script exited (0 if none was recorded).
+    pub fn leftovers(&self) -> u32 {
+        fs::read_to_string(self.file(LEFTOVERS))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// The exit record, if the runner wrote one.
@@ -373,6 +438,14 @@ impl JobDir {
             .open(self.file(GATE))
             .map(drop)
     }
+}
+
+/// Whether `err` says the disk (or the user's quota) is full.
+pub fn is_disk_full(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(code) if code == nix::libc::ENOSPC || code == nix::libc::EDQUOT
+    )
 }
 
 /// Writes a new file with mode 0600.

@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 /// Mode of every file the server creates.
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// The reserve file in the state directory: real bytes set aside so that
+/// ending and deleting jobs still work on a full disk (see
+/// [`Store::restore_reserve`](crate::Store::restore_reserve)).
+pub const RESERVE_FILE: &str = "reserve";
 
 /// A state or runtime directory could not be prepared.
 #[derive(Debug, thiserror::Error)]

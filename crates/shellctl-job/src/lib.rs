@@ -18,6 +18,8 @@
 //!   cannot be fooled by a recycled pid;
 //! - [`terminal`]: the job's terminal read from `/proc` (its foreground,
 //!   whether it waits for input, its mode) and signals to its processes;
+//! - [`containment`]: every process a job starts, tracked to the job (in
+//!   cgroups, or by an inherited marker) and ended with it; per-job limits;
 //! - [`deadlines`]: the job's runtime and idle deadlines, enforced by the
 //!   runner so they hold while the server is down;
 //! - [`runner`] and [`pipe_side`]: the job-side processes, which the
@@ -27,6 +29,7 @@
 //! Everything here blocks; the async server calls it on blocking threads.
 //! `ARCHITECTURE.md` at the repository root draws the whole picture.
 
+pub mod containment;
 pub mod deadlines;
 pub mod files;
 pub mod layout;

@@ -141,6 +141,9 @@ pub enum TerminateCause {
     MaxRuntime,
     /// The runner: no output for `idle_timeout_seconds`.
     IdleTimeout,
+    /// The runner: the OOM killer ended a process of the job under its
+    /// memory limit, and the script failed.
+    Oom,
 }
 
 impl TerminateCause {
@@ -155,6 +158,7 @@ impl TerminateCause {
             TerminateCause::Request => EndReason::Terminate,
             TerminateCause::MaxRuntime => EndReason::MaxRuntime,
             TerminateCause::IdleTimeout => EndReason::IdleTimeout,
+            TerminateCause::Oom => EndReason::Oom,
         }
     }
 }
@@ -172,6 +176,7 @@ impl FromStr for TerminateCause {
             TerminateCause::Request,
             TerminateCause::MaxRuntime,
             TerminateCause::IdleTimeout,
+            TerminateCause::Oom,
         ]
         .into_iter()
         .find(|cause| cause.as_str() == raw)

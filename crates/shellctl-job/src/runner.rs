@@ -26,8 +26,10 @@
 //! script runs, a thread of the runner enforces the job's deadlines
 //! ([`crate::deadlines`]).
 
+use crate::containment::{JOB_MARKER_ENV, JobContainment};
 use crate::deadlines::{self, DeadlineWatch, Deadlines};
-use crate::files::{ExitMarker, JobDir, SCRIPT};
+use crate::files::{ExitMarker, JobDir, JobSpec, SCRIPT};
+use crate::lifecycle::TerminateCause;
 use crate::process::ProcessIdentity;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use nix::unistd::{Pid, getpgrp, getpid, getsid, tcgetpgrp, tcsetpgrp};
@@ -106,6 +108,13 @@ fn run_script(job_dir: &JobDir) -> i32 {
         sh
     };
     command.envs(&spec.env);
+    let containment = spec.containment.as_ref();
+    if let Some(containment) = containment {
+        command.env(JOB_MARKER_ENV, &containment.marker);
+        if let Err(err) = join_groups_in_child(&mut command, containment, &spec) {
+            return err;
+        }
+    }
     let controls_terminal = controls_terminal();
     if controls_terminal {
         hand_terminal_to_child(&mut command);
@@ -116,11 +125,28 @@ fn run_script(job_dir: &JobDir) -> i32 {
         if controls_terminal {
             give_terminal_to(child.id());
         }
-        let watch = DeadlineWatch::start(job_dir, deadlines, child.id(), started);
+        let watch = DeadlineWatch::start(
+            job_dir,
+            deadlines,
+            containment.cloned(),
+            child.id(),
+            started,
+        );
         let status = child.wait();
-        if let Some(cause) = watch.and_then(DeadlineWatch::finish) {
+        let deadline = watch.and_then(DeadlineWatch::finish);
+        if let Some(cause) = deadline {
             // Before the exit is written: the exit-commit rule reads it.
-            let _recorded = deadlines::conclude(job_dir, cause, child.id());
+            let _recorded = deadlines::conclude(job_dir, cause, child.id(), containment);
+        } else if let Some(containment) = containment {
+            end_left_behind(job_dir, &spec, containment, status.as_ref().ok());
+        }
+        // Every process was killed, so the groups are empty; a job that
+        // keeps its background processes keeps its groups until the
+        // server ends them (terminate, delete).
+        if let Some(containment) = containment
+            && (deadline.is_some() || !spec.keep_background)
+        {
+            let _removed = containment.remove_groups();
         }
         status
     });
@@ -136,6 +162,60 @@ fn run_script(job_dir: &JobDir) -> i32 {
             _ => EXIT_CANNOT_EXECUTE,
         },
     }
+}
+
+/// Once the script's leader exited by itself: records an OOM kill that
+/// ended it (the job then ends `terminated`, `oom`), and unless the job
+/// keeps its background processes, ends every process it left behind and
+/// records how many. Both before the exit is written, so that a job reads
+/// as ended only once its processes are gone.
+fn end_left_behind(
+    job_dir: &JobDir,
+    spec: &JobSpec,
+    containment: &JobContainment,
+    status: Option<&std::process::ExitStatus>,
+) {
+    if status.is_some_and(|status| !status.success()) && containment.oom_kills() > 0 {
+        let _recorded = job_dir.record_deadline(TerminateCause::Oom);
+    }
+    if !spec.keep_background {
+        let left = containment.kill_all(ProcessIdentity::current());
+        // Best effort: the count is a report; the processes are gone.
+        let _recorded = job_dir.add_leftovers(left);
+    }
+}
+
+/// Makes the script's first process join the job's groups between fork and
+/// exec, so that nothing it starts escapes them. A join that fails fails
+/// the start only when the job has limits (which must not silently not
+/// hold); without, the marker still tracks the job. Returns the exit code
+/// to record when the groups' files cannot even be named.
+fn join_groups_in_child(
+    command: &mut Command,
+    containment: &JobContainment,
+    spec: &JobSpec,
+) -> Result<(), i32> {
+    let joiner = containment.joiner();
+    if joiner.is_empty() {
+        return if spec.limits.is_empty() {
+            Ok(())
+        } else {
+            Err(EXIT_CANNOT_EXECUTE)
+        };
+    }
+    let must_join = !spec.limits.is_empty();
+    #[allow(unsafe_code)]
+    // SAFETY: the closure runs in the forked child before exec and only
+    // opens, writes and closes files through paths made before the fork
+    // (`Joiner::join_current`): no allocation, no lock, all
+    // async-signal-safe calls.
+    unsafe {
+        command.pre_exec(move || match joiner.join_current() {
+            Err(err) if must_join => Err(err),
+            _ => Ok(()),
+        });
+    }
+    Ok(())
 }
 
 /// The runner's stdin: the job's terminal.

@@ -145,6 +145,21 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the disk holding the database is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(err) => is_disk_full(err),
+            StoreError::Create(err) => err.raw_os_error() == Some(nix::libc::ENOSPC),
+            StoreError::NewerSchema { .. } | StoreError::Corrupt { .. } => false,
+        }
+    }
+}
+
+fn is_disk_full(err: &rusqlite::Error) -> bool {
+    err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
 /// One job's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
@@ -198,6 +213,12 @@ pub struct EventPage {
 /// A row could not be inserted.
 #[derive(Debug, thiserror::Error)]
 pub enum InsertError {
+    /// As many jobs as the limit allows are live already.
+    #[error("{live} jobs are live, the limit")]
+    TooManyJobs {
+        /// Jobs created, starting or running.
+        live: u64,
+    },
     /// Another row holds the idempotency key; this is its job.
     #[error("idempotency key taken by job {0}")]
     KeyTaken(JobId),
@@ -206,9 +227,16 @@ pub enum InsertError {
     Store(#[from] StoreError),
 }
 
+/// Size of the reserve file kept beside the database: room for the
+/// writes that must succeed on a full disk (ending a job, deleting one).
+pub const RESERVE_BYTES: usize = 512 * 1024;
+
 /// The job table.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The reserve file: released when an update finds the disk full, so
+    /// that jobs can still end and be deleted (which frees their logs).
+    reserve: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -223,9 +251,47 @@ impl Store {
             .open(path)?;
         let mut conn = Self::connect(path)?;
         migrate(&mut conn)?;
-        Ok(Store {
+        let store = Store {
             conn: Mutex::new(conn),
-        })
+            reserve: path
+                .parent()
+                .map(|dir| dir.join(crate::layout::RESERVE_FILE)),
+        };
+        store.restore_reserve();
+        Ok(store)
+    }
+
+    /// Makes the reserve file again if it was released and the disk has
+    /// room for it many times over. Returns whether it is in place.
+    pub fn restore_reserve(&self) -> bool {
+        let Some(path) = &self.reserve else {
+            return false;
+        };
+        if path.exists() {
+            return true;
+        }
+        let room = path
+            .parent()
+            .and_then(|dir| nix::sys::statvfs::statvfs(dir).ok())
+            .map_or(0, |fs| fs.blocks_available() * fs.fragment_size());
+        if room < 16 * RESERVE_BYTES as u64 {
+            return false;
+        }
+        // Real bytes, not a hole: a sparse file would reserve nothing.
+        let temp = path.with_extension("tmp");
+        let made = crate::files::write_private(&temp, &vec![0u8; RESERVE_BYTES])
+            .and_then(|()| std::fs::rename(&temp, path));
+        if made.is_err() {
+            let _cleaned = std::fs::remove_file(&temp);
+        }
+        made.is_ok()
+    }
+
+    /// Frees the reserve file; whether there was one to free.
+    fn release_reserve(&self) -> bool {
+        self.reserve
+            .as_ref()
+            .is_some_and(|path| std::fs::remove_file(path).is_ok())
     }
 
     /// The database's schema version.
@@ -241,6 +307,9 @@ impl Store {
         refuse_newer(schema_version(&conn)?)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            reserve: path
+                .parent()
+                .map(|dir| dir.join(crate::layout::RESERVE_FILE)),
         })
     }
 
@@ -277,19 +346,45 @@ impl Store {
     /// nothing and names the job that holds it (the unique index decides,
     /// so two concurrent inserts with one key cannot both succeed).
     pub fn insert(&self, job_id: JobId, created_at: &str, job: &NewJob) -> Result<(), InsertError> {
+        self.insert_within(job_id, created_at, job, None)
+    }
+
+    /// [`insert`](Self::insert), unless `live_limit` jobs are live
+    /// (created, starting or running) already: the count and the insert
+    /// are one statement, so concurrent inserts cannot both pass it.
+    pub fn insert_within(
+        &self,
+        job_id: JobId,
+        created_at: &str,
+        job: &NewJob,
+        live_limit: Option<u32>,
+    ) -> Result<(), InsertError> {
         let conn = self.conn();
+        let live_count = format!(
+            "SELECT COUNT(*) FROM jobs WHERE status IN {}",
+            live_statuses_sql()
+        );
         let inserted = conn.execute(
-            "INSERT INTO jobs (job_id, status, created_at, label, idempotency_key)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &format!(
+                "INSERT INTO jobs (job_id, status, created_at, label, idempotency_key)
+                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?6 IS NULL OR ({live_count}) < ?6"
+            ),
             params![
                 job_id.as_str(),
                 JobStatus::Created.as_str(),
                 created_at,
                 job.label,
-                job.idempotency_key
+                job.idempotency_key,
+                live_limit
             ],
         );
         match inserted {
+            Ok(0) => {
+                let live: u64 = conn
+                    .query_row(&live_count, [], |row| row.get(0))
+                    .map_err(StoreError::from)?;
+                Err(InsertError::TooManyJobs { live })
+            }
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(failure, _))
                 if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
@@ -421,8 +516,16 @@ impl Store {
         )
     }
 
-    fn update(&self, sql: &str, params: impl rusqlite::Params) -> Result<bool, StoreError> {
-        Ok(self.conn().execute(sql, params)? > 0)
+    /// Runs one change. On a full disk, it releases the reserve file and
+    /// tries once more: the changes made here (ending a job, deleting one)
+    /// must work then, unlike inserts, which are refused.
+    fn update(&self, sql: &str, params: impl rusqlite::Params + Copy) -> Result<bool, StoreError> {
+        match self.conn().execute(sql, params) {
+            Err(err) if is_disk_full(&err) && self.release_reserve() => {
+                Ok(self.conn().execute(sql, params)? > 0)
+            }
+            outcome => Ok(outcome? > 0),
+        }
     }
 
     /// One job's row, if it exists.

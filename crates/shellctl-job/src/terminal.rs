@@ -663,7 +663,8 @@ pub fn signal_job(
     }
 }
 
-fn nix_signal(name: SignalName) -> Signal {
+/// The signal a wire signal name stands for.
+pub fn nix_signal(name: SignalName) -> Signal {
     match name {
         SignalName::INT => Signal::SIGINT,
         SignalName::TERM => Signal::SIGTERM,

@@ -48,6 +48,7 @@ impl From<ClientError> for BackendError {
 
 impl ShellBackend for HttpBackend {
     async fn run(&self, request: RunJobRequest) -> Result<JobResult, BackendError> {
+        let limits = request.limits();
         let options = RunOptions {
             cwd: request.cwd,
             env: request.env,
@@ -58,6 +59,8 @@ impl ShellBackend for HttpBackend {
             idempotency_key: request.idempotency_key,
             max_runtime_seconds: request.max_runtime_seconds,
             idle_timeout_seconds: request.idle_timeout_seconds,
+            keep_background: request.keep_background,
+            limits,
         };
         Ok(self
             .windowed(request.output_limit, request.idle_flush_seconds)

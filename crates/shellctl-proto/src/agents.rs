@@ -102,11 +102,14 @@ pub enum EndReason {
     PipeFailed,
     /// The session vanished without a recorded exit (`lost`).
     Lost,
+    /// The kernel's OOM killer ended a process of the job, which then
+    /// failed, under `memory_max_bytes` (`terminated`).
+    Oom,
 }
 
 impl EndReason {
     /// Every reason.
-    pub const ALL: [EndReason; 8] = [
+    pub const ALL: [EndReason; 9] = [
         EndReason::Exit,
         EndReason::Terminate,
         EndReason::MaxRuntime,
@@ -115,6 +118,7 @@ impl EndReason {
         EndReason::StartInterrupted,
         EndReason::PipeFailed,
         EndReason::Lost,
+        EndReason::Oom,
     ];
 
     /// The wire spelling.
@@ -128,6 +132,7 @@ impl EndReason {
             EndReason::StartInterrupted => "start_interrupted",
             EndReason::PipeFailed => "pipe_failed",
             EndReason::Lost => "lost",
+            EndReason::Oom => "oom",
         }
     }
 }
@@ -147,6 +152,8 @@ impl std::str::FromStr for EndReason {
 /// job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// A wire type: each flag is an independent fact a client reads by name.
+#[allow(clippy::struct_excessive_bools)]
 pub struct JobDetail {
     /// The job.
     pub job_id: JobId,
@@ -190,6 +197,27 @@ pub struct JobDetail {
     /// Process id of the job's runner (the terminal's session leader; the
     /// script is its child); null once the job has ended.
     pub pid: Option<u32>,
+    /// Whether the job was started with `keep_background`.
+    pub keep_background: bool,
+    /// The job's memory limit, in bytes.
+    pub memory_max_bytes: Option<u64>,
+    /// The job's process limit.
+    pub pids_max: Option<u32>,
+    /// The job's CPU limit, in cores.
+    pub cpu_max: Option<f64>,
+    /// How the job's processes are tracked: `cgroup` (v1 or v2) or
+    /// `process_scan` (an inherited environment marker found in `/proc`).
+    pub containment: Option<String>,
+    /// Processes the job left behind that shellctl ended after its script
+    /// exited (at the exit, or at `terminate`/`delete` for a job started
+    /// with `keep_background`).
+    pub leftover_processes: u32,
+    /// The log reached the server's `--max-log-bytes`: later output was
+    /// read from the terminal and discarded, after one marker line.
+    pub log_capped: bool,
+    /// Writing the log failed (a full disk): later output was read from the
+    /// terminal and discarded, so the log misses the job's end.
+    pub log_incomplete: bool,
 }
 
 /// A condition that ends a `wait-for`.

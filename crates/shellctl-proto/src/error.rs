@@ -40,6 +40,13 @@ pub enum ErrorCode {
     HostNotAllowed,
     /// A job could not be started (500).
     JobStartFailed,
+    /// A `run` asked for a resource limit this host cannot enforce (no
+    /// such cgroup controller available to the server) (422).
+    UnsupportedLimit,
+    /// A `run` beyond the server's `--max-running-jobs` (429).
+    TooManyJobs,
+    /// The state directory's disk is full: no job can be created (507).
+    InsufficientStorage,
     /// Any other fault on the server's side (500).
     InternalError,
 }
@@ -63,6 +70,9 @@ impl ErrorCode {
             ErrorCode::CrossOrigin => "cross_origin",
             ErrorCode::HostNotAllowed => "host_not_allowed",
             ErrorCode::JobStartFailed => "job_start_failed",
+            ErrorCode::UnsupportedLimit => "unsupported_limit",
+            ErrorCode::TooManyJobs => "too_many_jobs",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
             ErrorCode::InternalError => "internal_error",
         }
     }

@@ -6,7 +6,8 @@
 //! lifecycle statuses ([`JobStatus`]), the error envelope and error codes
 //! ([`error`]), job ids ([`JobId`]) and timestamps ([`timestamp`]); and,
 //! beside the frozen v1 set, the types of the terminal routes
-//! ([`terminal`]) and of the agent routes ([`agents`]) and of the push routes ([`streams`]).
+//! ([`terminal`]) and of the agent routes ([`agents`]) and of the push routes ([`streams`]), and the
+//! per-job resource limits ([`resources`]).
 //!
 //! The field sets match the Python reference (`shell-session-manager` 2.2.0)
 //! exactly, because its SDK rejects responses that carry extra fields.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod job_id;
 pub mod limits;
 pub mod requests;
+pub mod resources;
 pub mod responses;
 pub mod status;
 pub mod streams;
@@ -39,6 +41,7 @@ pub use requests::{
     DeleteJobQuery, EnvOverlay, InputJobRequest, ListJobsQuery, RunJobRequest, TailQuery,
     TerminalSize, TerminateJobRequest, WaitJobRequest,
 };
+pub use resources::{LimitKind, ResourceLimits};
 pub use responses::{
     DeleteJobResponse, HealthResponse, JobInfo, JobResult, JobStatusView, ListJobsResponse,
 };

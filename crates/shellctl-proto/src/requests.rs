@@ -11,6 +11,7 @@ use crate::limits::{
     MAX_IDLE_FLUSH_SECONDS, MAX_LIST_LIMIT, MAX_OUTPUT_LIMIT, MAX_TERMINAL_DIMENSION,
     MAX_TIMEOUT_SECONDS,
 };
+use crate::resources::ResourceLimits;
 use crate::status::JobStatus;
 use crate::terminal::EnvPreset;
 use crate::validate::{Validate, float_in_range, int_in_range};
@@ -169,6 +170,25 @@ pub struct RunJobRequest {
     /// `idle_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout_seconds: Option<f64>,
+    /// Keep processes the script started in the background running after
+    /// the script exits (not in the reference), for a job that starts a
+    /// daemon on purpose. By default they are ended with the job.
+    /// `terminate` and `delete` end them either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_background: Option<bool>,
+    /// Most memory the job's processes may use together, in bytes (at
+    /// least 4 MiB; not in the reference). Needs the cgroup memory
+    /// controller, else `422 unsupported_limit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_max_bytes: Option<u64>,
+    /// Most processes and threads the job may have at once (not in the
+    /// reference). Needs the cgroup pids controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_max: Option<u32>,
+    /// Most CPU the job may use, in cores (0.01 to 1024; not in the
+    /// reference). Needs the cgroup cpu controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_max: Option<f64>,
     /// Seconds to wait for first output, `0 < t <= 300`, default 30.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
@@ -193,9 +213,24 @@ impl RunJobRequest {
             idempotency_key: None,
             max_runtime_seconds: None,
             idle_timeout_seconds: None,
+            keep_background: None,
+            memory_max_bytes: None,
+            pids_max: None,
+            cpu_max: None,
             timeout: DEFAULT_TIMEOUT_SECONDS,
             output_limit: DEFAULT_OUTPUT_LIMIT,
             idle_flush_seconds: DEFAULT_IDLE_FLUSH_SECONDS,
+        }
+    }
+}
+
+impl RunJobRequest {
+    /// The resource limits the request asks for.
+    pub fn limits(&self) -> ResourceLimits {
+        ResourceLimits {
+            memory_max_bytes: self.memory_max_bytes,
+            pids_max: self.pids_max,
+            cpu_max: self.cpu_max,
         }
     }
 }
@@ -223,6 +258,7 @@ impl Validate for RunJobRequest {
         if let Some(seconds) = self.idle_timeout_seconds {
             validate_deadline("idle_timeout_seconds", seconds)?;
         }
+        self.limits().validate()?;
         validate_window(self.timeout, self.output_limit, self.idle_flush_seconds)
     }
 }

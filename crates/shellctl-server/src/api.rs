@@ -225,6 +225,17 @@ impl ApiError {
                     S::InvalidPattern(_) => {
                         (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationError)
                     }
+                    S::UnsupportedLimit(_) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        ErrorCode::UnsupportedLimit,
+                    ),
+                    S::TooManyJobs { .. } => {
+                        (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyJobs)
+                    }
+                    S::InsufficientStorage(_) => (
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        ErrorCode::InsufficientStorage,
+                    ),
                     S::Layout(_)
                     | S::Store(_)
                     | S::Io(_)

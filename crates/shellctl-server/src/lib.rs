@@ -38,5 +38,7 @@ mod tmux_control_tests;
 
 pub use guard::{SitePolicy, SitePolicyError};
 pub use serve::{ServeConfig, ServeError, serve};
-pub use service::{MONITOR_INTERVAL, Service, ServiceConfig, ServiceError};
+pub use service::{
+    DEFAULT_MAX_LOG_BYTES, JobGuards, MONITOR_INTERVAL, Service, ServiceConfig, ServiceError,
+};
 pub use tmux::{SESSION_PREFIX, TmuxClientMode};

@@ -38,6 +38,9 @@ pub struct ServeConfig {
     pub allow_origins: Vec<String>,
     /// The env preset of jobs whose `run` names none (`--env-preset`).
     pub env_preset: shellctl_proto::EnvPreset,
+    /// Containment, limits and caps of jobs (`--max-running-jobs`,
+    /// `--max-log-bytes`, `--cgroups`).
+    pub guards: crate::service::JobGuards,
 }
 
 /// Why the server could not run.
@@ -97,6 +100,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             default_cwd: config.default_cwd.clone(),
             tmux_client: config.tmux_client,
             env_preset: config.env_preset,
+            guards: config.guards,
         },
         shutdown_rx.clone(),
     )

@@ -228,6 +228,23 @@ pub struct RunArgs {
     /// End the job once it printed nothing for S seconds.
     #[arg(long, value_name = "S")]
     pub idle_timeout: Option<f64>,
+    /// Leave processes the script starts in the background running after
+    /// it exits (a daemon started on purpose); terminate and delete still
+    /// end them.
+    #[arg(long)]
+    pub keep_background: bool,
+    /// Most memory the job's processes may use together, in bytes (needs
+    /// the cgroup memory controller).
+    #[arg(long, value_name = "BYTES")]
+    pub memory_max: Option<u64>,
+    /// Most processes and threads the job may have at once (needs the
+    /// cgroup pids controller).
+    #[arg(long, value_name = "N")]
+    pub pids_max: Option<u32>,
+    /// Most CPU the job may use, in cores, e.g. 0.5 (needs the cgroup cpu
+    /// controller).
+    #[arg(long, value_name = "CORES")]
+    pub cpu_max: Option<f64>,
     /// Print the output as text as it arrives and exit with the job's code;
     /// Ctrl-C terminates the job (exit 130).
     #[arg(long)]
@@ -605,6 +622,30 @@ pub struct ServeArgs {
     /// `"env_preset": "none"` opts a job out.
     #[arg(long, value_enum, default_value_t = EnvPresetArg::None)]
     pub env_preset: EnvPresetArg,
+    /// Most jobs starting or running at once; a `run` beyond it answers
+    /// 429 `too_many_jobs`. A slot frees when a job ends. Default: no cap.
+    #[arg(long, value_name = "N")]
+    pub max_running_jobs: Option<u32>,
+    /// Most bytes of output kept per job (default 1 GiB). Past it the log
+    /// gets one marker line, later output is read and discarded, and the
+    /// job runs on (its detail says `log_capped`). 0: no cap.
+    #[arg(long, value_name = "BYTES", default_value_t = shellctl_server::DEFAULT_MAX_LOG_BYTES)]
+    pub max_log_bytes: u64,
+    /// How to track each job's processes: `auto` uses cgroups where the
+    /// host lets the server create them (needed for per-job limits), else
+    /// an inherited marker found by `/proc` scans; `off` uses the marker
+    /// alone.
+    #[arg(long, value_enum, default_value_t = CgroupsArg::Auto)]
+    pub cgroups: CgroupsArg,
+}
+
+/// Values of `serve --cgroups`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CgroupsArg {
+    /// Cgroups where the host allows, else the marker scan.
+    Auto,
+    /// The marker scan only; per-job limits are refused.
+    Off,
 }
 
 /// Values of `serve --env-preset` and `run --env-preset`.

@@ -332,6 +332,12 @@ async fn run_job(args: RunArgs) -> anyhow::Result<u8> {
         idempotency_key: args.idempotency_key,
         max_runtime_seconds: args.max_runtime,
         idle_timeout_seconds: args.idle_timeout,
+        keep_background: args.keep_background.then_some(true),
+        limits: shellctl_proto::ResourceLimits {
+            memory_max_bytes: args.memory_max,
+            pids_max: args.pids_max,
+            cpu_max: args.cpu_max,
+        },
     };
     if !args.follow {
         return print_json(&client.run(&script, options).await?);

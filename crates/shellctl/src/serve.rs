@@ -3,11 +3,11 @@
 //! preset) and runs the server until SIGINT or SIGTERM. The directory
 //! resolution ([`state_layout`]) is shared with `attach`.
 
-use crate::cli::{ServeArgs, TmuxClientArg};
+use crate::cli::{CgroupsArg, ServeArgs, TmuxClientArg};
 use crate::exit::UsageError;
 use anyhow::Context;
 use shellctl_job::StateLayout;
-use shellctl_server::{ServeConfig, TmuxClientMode};
+use shellctl_server::{JobGuards, ServeConfig, TmuxClientMode};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -68,6 +68,11 @@ fn config(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         allow_hosts: args.allow_hosts,
         allow_origins: args.allow_origins,
         env_preset: args.env_preset.into(),
+        guards: JobGuards {
+            max_running_jobs: args.max_running_jobs,
+            max_log_bytes: Some(args.max_log_bytes).filter(|bytes| *bytes > 0),
+            use_cgroups: args.cgroups == CgroupsArg::Auto,
+        },
     })
 }
 

@@ -13,7 +13,7 @@ use super::input_tracker::WaitSeen;
 use super::terminal::wait_seen;
 use super::waiting::{FALLBACK_TICK, JobChanges, earliest, exit_code_of, job_result};
 use super::{Service, ServiceError, pane_gone, run_blocking};
-use shellctl_job::files::{OUTPUT, SCRIPT};
+use shellctl_job::files::{LOG_CAPPED, LOG_INCOMPLETE, OUTPUT, SCRIPT};
 use shellctl_job::process::ProcessIdentity;
 use shellctl_job::terminal;
 use shellctl_proto::{
@@ -38,12 +38,18 @@ impl Service {
     pub async fn detail(&self, job_id: JobId) -> Result<JobDetail, ServiceError> {
         let (record, size) = self.settled_record_and_size(job_id).await?;
         let job_dir = self.job_dir(job_id);
-        let (spec, script, runner) = run_blocking(move || {
+        let (spec, script, runner, marks) = run_blocking(move || {
             let spec = job_dir.read_spec();
             let script = std::fs::read_to_string(job_dir.file(SCRIPT));
-            (spec, script, job_dir.runner())
+            let marks = (
+                job_dir.leftovers(),
+                job_dir.has(LOG_CAPPED),
+                job_dir.has(LOG_INCOMPLETE),
+            );
+            (spec, script, job_dir.runner(), marks)
         })
         .await?;
+        let (leftover_processes, log_capped, log_incomplete) = marks;
         let spec = spec.map_err(|err| vanished_or(job_id, err))?;
         let script = script.map_err(|err| vanished_or(job_id, err))?;
         let live = !record.status.is_terminal();
@@ -76,6 +82,14 @@ impl Service {
             max_runtime_seconds: spec.max_runtime_ms.map(millis_to_seconds),
             idle_timeout_seconds: spec.idle_timeout_ms.map(millis_to_seconds),
             pid: runner.filter(|_| live).map(|runner| runner.pid),
+            keep_background: spec.keep_background,
+            memory_max_bytes: spec.limits.memory_max_bytes,
+            pids_max: spec.limits.pids_max,
+            cpu_max: spec.limits.cpu_max,
+            containment: spec.containment.as_ref().map(|c| c.kind().to_owned()),
+            leftover_processes,
+            log_capped,
+            log_incomplete,
         })
     }
 

@@ -2,8 +2,9 @@
 //! the read-only status, tail and list.
 
 use super::waiting::Window;
-use super::{Service, ServiceError, pane_gone, run_blocking};
+use super::{Service, ServiceError, guards, pane_gone, run_blocking};
 use crate::tmux::JobLaunch;
+use shellctl_job::containment::JobContainment;
 use shellctl_job::files::{JobSpec, PIPE_READY, SCRIPT, write_private};
 use shellctl_job::lifecycle::{Ending, FailureReason, TerminateCause};
 use shellctl_job::{InsertError, JobDir, JobRecord, NewJob, StateLayout};
@@ -65,6 +66,8 @@ impl Service {
 
     /// Creates and launches the job, unless its idempotency key is taken.
     async fn start_job(&self, request: RunJobRequest) -> Result<Created, ServiceError> {
+        let limits = request.limits();
+        self.containment.check(&limits)?;
         let preset = request.env_preset.unwrap_or(self.config.env_preset);
         let terminal = request.terminal.unwrap_or_default();
         let new_job = NewJob {
@@ -77,6 +80,10 @@ impl Service {
             max_runtime_ms: request.max_runtime_seconds.map(seconds_to_millis),
             idle_timeout_ms: request.idle_timeout_seconds.map(seconds_to_millis),
             terminal: Some(terminal),
+            containment: None,
+            keep_background: request.keep_background.unwrap_or(false),
+            limits,
+            max_log_bytes: self.config.guards.max_log_bytes,
         };
         let created = self
             .create_job(request.script, request.cwd, spec, new_job)
@@ -106,19 +113,33 @@ impl Service {
         let default_cwd = self.config.default_cwd.clone();
         let watcher = Arc::clone(&self.watcher);
         let store = Arc::clone(&self.store);
+        let containment = Arc::clone(&self.containment);
+        let live_limit = self.config.guards.max_running_jobs;
         run_blocking(move || -> Result<Created, ServiceError> {
             let spec = JobSpec {
                 cwd: resolve_cwd(&default_cwd, cwd.as_deref())?,
                 ..spec
             };
-            let (job_id, job_dir) = create_job_dir(&layout, &script, &spec)?;
+            if !store.restore_reserve() {
+                // The reserve is spent (a full disk used it) and cannot be
+                // put back: the room left is for ending and deleting jobs.
+                return Err(ServiceError::InsufficientStorage(
+                    "less free space than the full-disk reserve needs".into(),
+                ));
+            }
+            let (job_id, job_dir, spec) = create_job_dir(&layout, &containment, &script, spec)?;
             let registered = watcher
                 .watch(job_dir.path())
                 .map_err(|err| Err(ServiceError::from(err)))
-                .and_then(|()| match store.insert(job_id, &now_timestamp(), &new_job) {
-                    Ok(()) => store.mark_starting(job_id).map(drop).map_err(|e| Err(e.into())),
-                    Err(InsertError::KeyTaken(holder)) => Err(Ok(holder)),
-                    Err(InsertError::Store(err)) => Err(Err(err.into())),
+                .and_then(|()| {
+                    match store.insert_within(job_id, &now_timestamp(), &new_job, live_limit) {
+                        Ok(()) => store
+                            .mark_starting(job_id)
+                            .map(drop)
+                            .map_err(|e| Err(guards::store_error(e))),
+                        Err(InsertError::KeyTaken(holder)) => Err(Ok(holder)),
+                        Err(err) => Err(Err(guards::insert_error(err, live_limit))),
+                    }
                 });
             if let Err(outcome) = registered {
                 watcher.unwatch(job_dir.path());
@@ -128,6 +149,7 @@ impl Service {
                 if let Err(cleanup) = job_dir.remove() {
                     tracing::error!(%job_id, "removing the directory of a failed creation: {cleanup}");
                 }
+                remove_groups(job_id, &spec);
                 return outcome.map(Created::KeyTaken);
             }
             Ok(Created::Job(job_id))
@@ -287,19 +309,26 @@ impl Service {
         grace: Duration,
     ) -> Result<JobStatusView, ServiceError> {
         let record = self.settled_record(job_id).await?;
-        if !record.status.is_terminal()
-            && self
-                .db(move |store| store.request_terminate(job_id))
-                .await?
+        if record.status.is_terminal() {
+            // Processes a job kept (`keep_background`) end with a
+            // terminate of the job, as with its delete.
+            self.end_processes(job_id, true).await;
+        } else if self
+            .db(move |store| store.request_terminate(job_id))
+            .await?
         {
             if let Err(err) = self.tmux.send_ctrl_c(job_id).await {
                 // The kill after the grace still ends it.
                 tracing::warn!(%job_id, "sending Ctrl-C: {err}");
             }
-            if !self
+            if self
                 .wait_until_ended(job_id, Instant::now() + grace)
                 .await?
             {
+                // The script ended at the Ctrl-C; what it started and
+                // left running ends now, before the answer.
+                self.end_processes(job_id, true).await;
+            } else {
                 self.end_job(job_id, Ending::Terminated(TerminateCause::Request))
                     .await?;
             }
@@ -333,15 +362,32 @@ impl Service {
     /// session, watch and directory. A directory whose removal fails is
     /// removed at the next start (no row owns it).
     pub(super) async fn remove_job(&self, job_id: JobId) -> Result<(), ServiceError> {
-        self.db(move |store| store.delete(job_id)).await?;
+        // Processes of a job that kept them (`keep_background`).
+        self.end_processes(job_id, true).await;
+        let deleted = self.db(move |store| store.delete(job_id)).await;
+        if let Err(ServiceError::Store(err)) = &deleted
+            && err.is_disk_full()
+        {
+            // Deleting must work on a full disk, since it is how space is
+            // freed: the job's files go first, then the row again.
+            tracing::warn!(%job_id, "deleting on a full disk: removing the job's files first");
+            let job_dir = self.job_dir(job_id);
+            run_blocking(move || job_dir.remove()).await??;
+            self.db(move |store| store.delete(job_id)).await?;
+        } else {
+            deleted?;
+        }
         if let Err(err) = self.tmux.kill_session(job_id).await {
             tracing::warn!(%job_id, "killing the session of a removed job: {err}");
         }
         let job_dir = self.job_dir(job_id);
         let watcher = Arc::clone(&self.watcher);
+        let store = Arc::clone(&self.store);
         run_blocking(move || {
             watcher.unwatch(job_dir.path());
-            job_dir.remove()
+            let removed = job_dir.remove();
+            store.restore_reserve();
+            removed
         })
         .await??;
         Ok(())
@@ -445,23 +491,55 @@ fn resolve_cwd(default_cwd: &std::path::Path, cwd: Option<&str>) -> Result<PathB
     }
 }
 
-/// A fresh id and its populated directory; a taken id (the directory
-/// exists) is a collision, and another id is drawn.
+/// A fresh id and its populated directory, with the job's groups made; a
+/// taken id (the directory exists) is a collision, and another id is
+/// drawn. Returns the spec as written (with its containment). A failure
+/// leaves nothing behind; a full disk is `insufficient_storage`.
 fn create_job_dir(
     layout: &StateLayout,
+    containment: &guards::Containment,
     script: &str,
-    spec: &JobSpec,
-) -> Result<(JobId, JobDir), ServiceError> {
+    spec: JobSpec,
+) -> Result<(JobId, JobDir, JobSpec), ServiceError> {
     for _ in 0..ID_ATTEMPTS {
         let job_id = JobId::generate(OffsetDateTime::now_utc())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        match JobDir::create_populated(layout.job_dir(job_id), script, spec) {
-            Ok(dir) => return Ok((job_id, dir)),
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(err) => return Err(err.into()),
+        let job_dir = match JobDir::create(layout.job_dir(job_id)) {
+            Ok(dir) => dir,
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(guards::io_error(err)),
+        };
+        let removed_dir = |job_dir: &JobDir| {
+            if let Err(cleanup) = job_dir.remove() {
+                tracing::error!(%job_id, "removing the directory of a failed creation: {cleanup}");
+            }
+        };
+        let tracking = match containment.create(job_id, &spec.limits) {
+            Ok(tracking) => tracking,
+            Err(err) => {
+                removed_dir(&job_dir);
+                return Err(guards::io_error(err));
+            }
+        };
+        let spec = JobSpec {
+            containment: Some(tracking),
+            ..spec
+        };
+        if let Err(err) = job_dir.populate(script, &spec) {
+            removed_dir(&job_dir);
+            remove_groups(job_id, &spec);
+            return Err(guards::io_error(err));
         }
+        return Ok((job_id, job_dir, spec));
     }
     Err(ServiceError::Internal("no free job id this minute".into()))
+}
+
+/// Removes the (still empty) groups of a job whose creation failed.
+fn remove_groups(job_id: JobId, spec: &JobSpec) {
+    if let Some(Err(err)) = spec.containment.as_ref().map(JobContainment::remove_groups) {
+        tracing::error!(%job_id, "removing the groups of a failed creation: {err}");
+    }
 }
 
 pub(super) fn status_view(record: JobRecord, size: u64) -> JobStatusView {

@@ -1,6 +1,8 @@
 //! The job service: what every API route does, split by concern.
 //!
 //! - [`commands`]: run, input, terminate, delete, and the read-only routes;
+//! - [`guards`]: containment of every process of a job, resource limits,
+//!   the running-jobs and log caps, and full-disk rules;
 //! - [`waiting`]: the waiting engine behind every route that returns an
 //!   output [`Window`](waiting::Window);
 //! - [`supervision`]: reconciliation at start-up, the monitor, reacting to
@@ -22,6 +24,7 @@
 
 mod agents;
 mod commands;
+mod guards;
 mod input_tracker;
 mod streams;
 mod supervision;
@@ -40,6 +43,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
+pub use guards::{DEFAULT_MAX_LOG_BYTES, JobGuards};
 pub use streams::{JobStream, LifecycleStream};
 pub use supervision::MONITOR_INTERVAL;
 
@@ -76,6 +80,22 @@ pub enum ServiceError {
         /// The job holding it.
         job_id: JobId,
     },
+    /// A resource limit the host cannot enforce.
+    #[error("{0}")]
+    UnsupportedLimit(String),
+    /// `--max-running-jobs` jobs are starting or running already.
+    #[error(
+        "{running} jobs are starting or running, the server's limit (--max-running-jobs {limit}); wait for one to end"
+    )]
+    TooManyJobs {
+        /// Jobs starting or running.
+        running: u64,
+        /// The server's limit.
+        limit: u32,
+    },
+    /// The disk holding the state directory is full.
+    #[error("the state directory's disk is full ({0}); delete jobs or free space")]
+    InsufficientStorage(String),
     /// A search or wait pattern that does not compile.
     #[error("pattern: {0}")]
     InvalidPattern(String),
@@ -133,6 +153,8 @@ pub struct ServiceConfig {
     pub tmux_client: TmuxClientMode,
     /// The env preset of jobs whose `run` names none.
     pub env_preset: EnvPreset,
+    /// Containment, limits and caps.
+    pub guards: JobGuards,
 }
 
 /// The job service.
@@ -152,6 +174,8 @@ pub struct Service {
     /// The last lifecycle event seq the feed saw; lifecycle streams wake
     /// when it grows.
     event_feed: watch::Sender<u64>,
+    /// How jobs are contained on this host.
+    containment: Arc<guards::Containment>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -164,10 +188,15 @@ impl Service {
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Service>, ServiceError> {
         let layout = config.layout.clone();
-        let store = run_blocking(move || -> Result<Store, ServiceError> {
-            layout.prepare()?;
-            Ok(Store::open(&layout.database())?)
-        })
+        let use_cgroups = config.guards.use_cgroups;
+        let (store, containment) = run_blocking(
+            move || -> Result<(Store, guards::Containment), ServiceError> {
+                layout.prepare()?;
+                let store = Store::open(&layout.database())?;
+                let containment = guards::Containment::prepare(layout.state_dir(), use_cgroups);
+                Ok((store, containment))
+            },
+        )
         .await??;
         let tmux = Tmux::new(
             config.layout.tmux_socket(),
@@ -188,6 +217,7 @@ impl Service {
             input: input_tracker::InputTracker::default(),
             database_watcher,
             event_feed: watch::Sender::new(0),
+            containment: Arc::new(containment),
             shutdown,
         });
         service.reconcile().await?;
@@ -266,6 +296,9 @@ impl Service {
             }
             Err(err) => return Err(err.into()),
         }
+        // The session's end leaves processes that left it; the status may
+        // say ended only once they are gone too.
+        self.end_processes(job_id, false).await;
         let watcher = Arc::clone(&self.watcher);
         let job_dir = self.job_dir(job_id);
         self.db(move |store| {

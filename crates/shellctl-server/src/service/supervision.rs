@@ -115,6 +115,22 @@ impl Service {
         for path in removed {
             tracing::info!(dir = %path.display(), "removed a job directory with no job");
         }
+        // Groups whose job is gone (their removal failed at the time).
+        let store = Arc::clone(&self.store);
+        let containment = Arc::clone(&self.containment);
+        let killed = run_blocking(move || {
+            containment.sweep(&|name| match JobId::parse(name) {
+                Ok(job_id) => !matches!(store.get(job_id), Ok(None)),
+                Err(_) => true,
+            })
+        })
+        .await?;
+        if killed > 0 {
+            tracing::info!(
+                killed,
+                "ended processes in the groups of jobs that are gone"
+            );
+        }
         Ok(())
     }
 
@@ -254,6 +270,8 @@ impl Service {
         for &job_id in &old {
             self.remove_job(job_id).await?;
         }
+        // Put back the full-disk reserve if a full disk used it up.
+        self.db(|store| Ok(store.restore_reserve())).await?;
         Ok(old.len())
     }
 

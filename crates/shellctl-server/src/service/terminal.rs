@@ -15,6 +15,7 @@ use shellctl_job::terminal::{self, ProbeError, TerminalProbe};
 use shellctl_proto::{
     Cursor, ForegroundProcess, InputKind, InputState, InputStateView, JobId, JobResult,
     JobStatusView, KeysRequest, ResizeRequest, ScreenQuery, ScreenView, SignalRequest,
+    SignalTarget,
 };
 use std::time::Instant;
 use unicode_width::UnicodeWidthChar;
@@ -81,10 +82,21 @@ impl Service {
         request: SignalRequest,
     ) -> Result<JobStatusView, ServiceError> {
         let (_, runner) = self.live_terminal(job_id).await?;
-        let signalled =
-            run_blocking(move || terminal::signal_job(runner, request.signal, request.target))
-                .await?
-                .map_err(|ProbeError::TerminalGone| ServiceError::JobNotRunning(job_id))?;
+        let job_dir = self.job_dir(job_id);
+        let signalled = run_blocking(move || {
+            // Every tracked process, also those that left the job's tree.
+            let tracked = (request.target == SignalTarget::Job)
+                .then(|| job_dir.read_spec().ok()?.containment)
+                .flatten();
+            match tracked {
+                Some(containment) if runner.is_alive() => {
+                    Ok(containment.signal(Some(runner), terminal::nix_signal(request.signal)))
+                }
+                _ => terminal::signal_job(runner, request.signal, request.target),
+            }
+        })
+        .await?
+        .map_err(|ProbeError::TerminalGone| ServiceError::JobNotRunning(job_id))?;
         if signalled == 0 {
             // The script is not running (it ended; the job is about to).
             return Err(ServiceError::JobNotRunning(job_id));
