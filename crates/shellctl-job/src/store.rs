@@ -325,6 +325,9 @@ impl Store {
         refuse_newer(schema_version(&conn)?)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            // Nothing is written, so there is no full disk to make room
+            // on, and the doctor must not delete the server's reserve.
+            reserve: None,
         })
     }
 
