@@ -2,11 +2,12 @@
 //! given state layout, and says what to fix.
 //!
 //! Every check is split in two: gathering facts (running `tmux -V`,
-//! `stat`, `statvfs`, reading `/proc`, counting live jobs in SQLite) and a
-//! pure judgement of those facts ([`judge_tmux`], [`judge_dir`],
-//! [`judge_inotify`], [`judge_disk`], …), so the rules are tested with
-//! injected numbers and the gathering stays thin. The doctor changes
-//! nothing: it creates no directory and opens the database read-only.
+//! `stat`, `statvfs`, reading `/proc`, counting live jobs in SQLite,
+//! detecting cgroups) and a pure judgement of those facts
+//! ([`judge_tmux`], [`judge_dir`], [`judge_inotify`], [`judge_disk`],
+//! [`judge_cgroups`], …), so the rules are tested with injected numbers
+//! and the gathering stays thin. The doctor changes nothing: it creates no
+//! directory or cgroup and opens the database read-only.
 //!
 //! A [`Check`] is `ok`, `warn` (worth knowing, the server runs) or `FAIL`
 //! (the server will not start, or jobs will fail or be exposed); warnings
@@ -15,6 +16,7 @@
 
 use crate::tmux::MIN_TMUX_VERSION;
 use crate::watcher::{FIXED_WATCHES, INOTIFY_INSTANCES, WATCHES_PER_LIVE_JOB};
+use shellctl_job::containment::{self, CgroupSupport, CgroupVersion, Controller};
 use shellctl_job::{StateLayout, Store, StoreError};
 use std::ffi::OsStr;
 use std::fmt;
@@ -189,6 +191,7 @@ pub fn examine(layout: &StateLayout, search_path: Option<&OsStr>) -> Report {
         ),
     ];
     checks.push(disk_check(layout.state_dir()));
+    checks.push(judge_cgroups(&cgroup_facts(layout.state_dir())));
     Report {
         state_dir: layout.state_dir().to_owned(),
         runtime_dir: layout.runtime_dir().to_owned(),
@@ -712,6 +715,106 @@ pub fn judge_disk(on: &Path, free_bytes: u64) -> Check {
     }
 }
 
+// ---- cgroups ----
+
+/// What the host's cgroups offer, as `shellctl serve` detects them
+/// ([`CgroupSupport::detect`]), seen from this process: a server started
+/// from the same place (shell, unit, container) sits in the same group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CgroupFacts {
+    /// The usable cgroup version, if any hierarchy is usable.
+    pub version: Option<CgroupVersion>,
+    /// The usable controllers among those shellctl uses.
+    pub controllers: Vec<Controller>,
+    /// Where job groups would go: the instance directory under this
+    /// process's own group, in each usable hierarchy.
+    pub job_groups_under: Vec<PathBuf>,
+    /// Why something is not usable, in detection's words.
+    pub notes: Vec<String>,
+}
+
+/// Detects the cgroups a server on `state_dir` would use; creates
+/// nothing (the server makes its instance directory when it starts).
+fn cgroup_facts(state_dir: &Path) -> CgroupFacts {
+    let support = CgroupSupport::detect();
+    let instance = containment::cgroup::instance_dir_name(&containment::instance_of(state_dir));
+    CgroupFacts {
+        version: support.version(),
+        controllers: support.controllers(),
+        job_groups_under: support
+            .own_groups()
+            .iter()
+            .map(|group| group.join(&instance))
+            .collect(),
+        notes: support.notes().to_vec(),
+    }
+}
+
+/// What a controller gives jobs, for the warning when it is missing.
+fn controller_use(controller: Controller) -> &'static str {
+    match controller {
+        Controller::Pids => "limits.pids_max",
+        Controller::Memory => "limits.memory_max_bytes and OOM reports",
+        Controller::Cpu => "limits.cpu_max",
+        Controller::Freezer => "freezing a job's processes before the kill",
+    }
+}
+
+/// Judges the cgroups: never a failure, since without them the server
+/// tracks jobs by an inherited marker and `/proc` scans; a missing
+/// controller, or no usable hierarchy, is a warning naming what is lost.
+pub fn judge_cgroups(facts: &CgroupFacts) -> Check {
+    let notes = if facts.notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", facts.notes.join("; "))
+    };
+    let Some(version) = facts.version else {
+        return Check::warn(
+            "cgroups",
+            format!(
+                "no cgroup hierarchy this user may create groups in{notes}: jobs are tracked by an inherited marker and /proc scans, and jobs asking for limits are refused"
+            ),
+            "run the server where it may create cgroups: a systemd unit with Delegate=yes (packaging/systemd), or a delegated, writable group",
+        );
+    };
+    let version = match version {
+        CgroupVersion::V1 => "v1",
+        CgroupVersion::V2 => "v2",
+    };
+    let usable: Vec<&str> = facts.controllers.iter().map(|c| c.name()).collect();
+    let under: Vec<String> = facts
+        .job_groups_under
+        .iter()
+        .map(|dir| dir.display().to_string())
+        .collect();
+    let detail = format!(
+        "cgroup {version}, controllers: {}; job groups go under {}",
+        if usable.is_empty() {
+            "none".to_owned()
+        } else {
+            usable.join(", ")
+        },
+        under.join(", ")
+    );
+    let missing: Vec<Controller> = Controller::ALL
+        .into_iter()
+        .filter(|c| !facts.controllers.contains(c))
+        .collect();
+    if missing.is_empty() {
+        return Check::ok("cgroups", detail);
+    }
+    let lost: Vec<String> = missing
+        .iter()
+        .map(|c| format!("{} ({})", c.name(), controller_use(*c)))
+        .collect();
+    Check::warn(
+        "cgroups",
+        format!("{detail}; missing {}{notes}", lost.join(", ")),
+        "hand those controllers down to the server's group (systemd: Delegate=yes; cgroup v2: enable them in the parent's cgroup.subtree_control; v1: mount their hierarchies)",
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -880,6 +983,50 @@ mod tests {
         assert!(short.fix.unwrap().contains("--state-dir"));
         assert_eq!(judge_disk(on, MIN_FREE_BYTES).verdict, Verdict::Ok);
         assert_eq!(judge_disk(on, 0).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_missing_controller_or_no_cgroups_at_all_only_warns() {
+        let all = CgroupFacts {
+            version: Some(CgroupVersion::V2),
+            controllers: Controller::ALL.to_vec(),
+            job_groups_under: vec!["/sys/fs/cgroup/user.slice/shellctl-ab".into()],
+            notes: Vec::new(),
+        };
+        let check = judge_cgroups(&all);
+        assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
+        assert!(
+            check
+                .detail
+                .contains("cgroup v2, controllers: pids, memory, cpu, freezer"),
+            "{check:?}"
+        );
+        assert!(
+            check
+                .detail
+                .contains("/sys/fs/cgroup/user.slice/shellctl-ab")
+        );
+        let no_memory = CgroupFacts {
+            controllers: vec![Controller::Pids, Controller::Freezer],
+            ..all.clone()
+        };
+        let check = judge_cgroups(&no_memory);
+        assert_eq!(check.verdict, Verdict::Warn, "{check:?}");
+        assert!(
+            check
+                .detail
+                .contains("missing memory (limits.memory_max_bytes")
+        );
+        assert!(check.detail.contains("cpu (limits.cpu_max)"), "{check:?}");
+        assert!(check.fix.unwrap().contains("Delegate=yes"));
+        let none = CgroupFacts {
+            notes: vec!["no writable cgroup hierarchy".into()],
+            ..CgroupFacts::default()
+        };
+        let check = judge_cgroups(&none);
+        assert_eq!(check.verdict, Verdict::Warn, "{check:?}");
+        assert!(check.detail.contains("no writable cgroup hierarchy"));
+        assert!(check.detail.contains("/proc scans"));
     }
 
     #[test]

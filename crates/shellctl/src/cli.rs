@@ -41,10 +41,11 @@ pub enum Command {
     /// directories `serve` would use with the same flags (private 0700,
     /// yours, writable; a missing one is created on start), the database
     /// and its live jobs, the inotify limits against what those jobs
-    /// need, the tmux socket path's length, and free disk on the state
-    /// dir's filesystem. Prints one line per check (`ok`, `warn`, `FAIL`),
-    /// with the fix under each warning and failure; exits 78 when
-    /// something must be fixed. Changes nothing.
+    /// need, the tmux socket path's length, free disk on the state dir's
+    /// filesystem, and the cgroups and controllers jobs would be contained
+    /// in (missing ones only warn). Prints one line per check (`ok`,
+    /// `warn`, `FAIL`), with the fix under each warning and failure; exits
+    /// 78 when something must be fixed. Changes nothing.
     Doctor(DoctorArgs),
 }
 

@@ -79,6 +79,12 @@ fn a_healthy_layout_passes_and_names_tmux_modes_and_free_disk() {
         disk.starts_with("ok ") && disk.contains("MiB free"),
         "{disk}"
     );
+    // cgroups only ever warn: without them jobs are tracked by scans.
+    let cgroups = line(&text, "cgroups");
+    assert!(
+        cgroups.starts_with("ok ") || cgroups.starts_with("warn "),
+        "{cgroups}"
+    );
     assert!(!text.contains("FAIL"), "{text}");
 }
 
