@@ -313,6 +313,24 @@ impl Store {
         })
     }
 
+    /// Opens an existing database read-only (no migration, no pragma
+    /// written), for `shellctl doctor`, which looks and changes nothing. A
+    /// database from a newer shellctl is refused.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        refuse_newer(schema_version(&conn)?)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            // Nothing is written, so there is no full disk to make room
+            // on, and the doctor must not delete the server's reserve.
+            reserve: None,
+        })
+    }
+
     fn connect(path: &Path) -> Result<Connection, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;

@@ -624,3 +624,43 @@ fn an_unreadable_event_row_is_skipped_and_a_status_rewrite_is_no_event() {
     );
     assert_eq!(page.read_to, store.last_event_seq().unwrap());
 }
+
+#[test]
+fn a_read_only_store_counts_live_jobs_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shellctl.db");
+    let store = Store::open(&path).unwrap();
+    let (live, ended) = (id("05211530-abc"), id("05211530-xyz"));
+    for job in [live, ended] {
+        store.insert(job, T0, &NewJob::default()).unwrap();
+        store.mark_starting(job).unwrap();
+        store.mark_running(job, T1).unwrap();
+    }
+    store
+        .settle(ended, Ending::Exited { exit_code: 0 }, T2)
+        .unwrap();
+    // Closed, as a stopped server leaves it: WAL checkpointed, no -wal or
+    // -shm files left for the reader.
+    drop(store);
+
+    let reader = Store::open_read_only(&path).unwrap();
+    let ids: Vec<JobId> = reader
+        .live_jobs()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.job_id)
+        .collect();
+    assert_eq!(ids, [live]);
+    assert!(
+        reader.settle(live, Ending::Lost, T2).is_err(),
+        "a read-only store must refuse writes"
+    );
+}
+
+#[test]
+fn a_read_only_open_of_a_missing_database_fails_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shellctl.db");
+    assert!(Store::open_read_only(&path).is_err());
+    assert!(!path.exists());
+}

@@ -5,8 +5,9 @@
 //!
 //! The public surface is small: [`serve()`] with its [`ServeConfig`] runs a
 //! server; [`Service`] is the job service for embedding or testing without
-//! HTTP; [`api::router`] and [`openapi`] expose the HTTP layer. Everything
-//! else is private:
+//! HTTP; [`api::router`] and [`openapi`] expose the HTTP layer;
+//! [`doctor`] checks a machine and a state layout before a server runs
+//! there (`shellctl doctor`). Everything else is private:
 //!
 //! - `service`: what every route does (commands · waiting · streams ·
 //!   supervision);
@@ -21,6 +22,7 @@
 
 pub mod api;
 mod console;
+pub mod doctor;
 mod guard;
 mod mcp;
 pub mod openapi;

@@ -38,6 +38,11 @@ pub enum TmuxClientMode {
     Cli,
 }
 
+/// The oldest tmux the server and `shellctl attach` work with, as
+/// (major, minor): 3.2, the stated minimum (README), which brought the
+/// client flags `attach` passes (`attach-session -f read-only,ignore-size`).
+pub const MIN_TMUX_VERSION: (u32, u32) = (3, 2);
+
 /// Prefix of every job's session name.
 pub const SESSION_PREFIX: &str = "shellctl-job-";
 

@@ -34,6 +34,16 @@ pub struct Changes {
     pub other: u64,
 }
 
+/// inotify watches the server holds per live job: [`JobWatcher::watch`]
+/// adds one, on the job's directory (non-recursive), until the job ends.
+pub const WATCHES_PER_LIVE_JOB: u64 = 1;
+/// inotify watches the server holds whatever runs: [`DatabaseWatcher`]'s
+/// one, on the state dir (the database's directory).
+pub const FIXED_WATCHES: u64 = 1;
+/// inotify instances the server holds: one each for [`JobWatcher`] and
+/// [`DatabaseWatcher`] (each `notify` watcher opens its own).
+pub const INOTIFY_INSTANCES: u64 = 2;
+
 /// Pipe-side marker reports held for supervision at most. Beyond it
 /// (supervision busy or not running) reports are dropped: the monitor's
 /// tick settles those jobs anyway.

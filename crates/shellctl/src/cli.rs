@@ -35,6 +35,29 @@ pub enum Command {
     /// detached on its defaults (so jobs outlive this process) and says so
     /// on stderr, which is the MCP log; stdout carries only the protocol.
     Mcp(McpArgs),
+    /// Check that this machine can run the job server, and say what to fix.
+    ///
+    /// Checks tmux (on the PATH, its version), the state and runtime
+    /// directories `serve` would use with the same flags (private 0700,
+    /// yours, writable; a missing one is created on start), the database
+    /// and its live jobs, the inotify limits against what those jobs
+    /// need, the tmux socket path's length, free disk on the state dir's
+    /// filesystem, and the cgroups and controllers jobs would be contained
+    /// in (missing ones only warn). Prints one line per check (`ok`,
+    /// `warn`, `FAIL`), with the fix under each warning and failure; exits
+    /// 78 when something must be fixed. Changes nothing.
+    Doctor(DoctorArgs),
+}
+
+/// Arguments of `shellctl doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The state directory to check [default: as `serve`'s].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The runtime directory to check [default: as `serve`'s].
+    #[arg(long, value_name = "DIR")]
+    pub runtime_dir: Option<PathBuf>,
 }
 
 /// The client commands: one call each through `shellctl-client`.

@@ -8,6 +8,7 @@
 //! | 2 | usage error (clap's own code for arguments that do not parse, too) |
 //! | 3 | the server could not be reached (also: an event stream's server stayed away after its connection broke) |
 //! | 4 | the server's answer could not be decoded (also: a malformed event stream) |
+//! | 78 | `doctor` found something that must be fixed (sysexits' `EX_CONFIG`) |
 //!
 //! `run --follow` and `wait --follow` exit with the followed job's own code
 //! instead ([`job_end`]): its exit code, or 143 terminated, 70 failed, 69
@@ -34,6 +35,10 @@ pub const USAGE: u8 = 2;
 pub const TRANSPORT: u8 = 3;
 /// Exit code when the server's answer is not what the API promises.
 pub const DECODE: u8 = 4;
+/// Exit code when `doctor` found something that must be fixed: the
+/// machine or the state layout is misconfigured (sysexits' `EX_CONFIG`,
+/// beside the sysexits codes 69 and 70 used below).
+pub const DOCTOR_FOUND_PROBLEMS: u8 = 78;
 /// Exit code when following a job that was terminated (128 + SIGTERM).
 pub const JOB_TERMINATED: u8 = 143;
 /// Exit code when following a job that failed (pipe or start failure).
@@ -60,6 +65,9 @@ pub enum Outcome {
     /// A local or internal command: success (0), or its failure (reported
     /// as `shellctl: <message>` on stderr).
     Other(anyhow::Result<()>),
+    /// `doctor`: whether nothing must be fixed, or its failure to report
+    /// at all (reported like [`Outcome::Other`]'s).
+    Doctor(anyhow::Result<bool>),
 }
 
 /// Turns an outcome into the process's exit code, reporting a failure on
@@ -67,13 +75,14 @@ pub enum Outcome {
 pub fn finish(outcome: Outcome) -> ExitCode {
     match outcome {
         Outcome::Client(Ok(code)) => ExitCode::from(code),
-        Outcome::Other(Ok(())) => ExitCode::SUCCESS,
+        Outcome::Other(Ok(())) | Outcome::Doctor(Ok(true)) => ExitCode::SUCCESS,
+        Outcome::Doctor(Ok(false)) => ExitCode::from(DOCTOR_FOUND_PROBLEMS),
         Outcome::Client(Err(err)) => {
             let (json, code) = describe_client_failure(&err);
             eprintln!("{json}");
             ExitCode::from(code)
         }
-        Outcome::Other(Err(err)) => {
+        Outcome::Other(Err(err)) | Outcome::Doctor(Err(err)) => {
             eprintln!("shellctl: {err:#}");
             let code = if err.downcast_ref::<UsageError>().is_some() {
                 USAGE

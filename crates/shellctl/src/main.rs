@@ -6,6 +6,8 @@
 //!   `tail`, `status`, `list`, `terminate`, `delete`, `screen`, `keys`,
 //!   `signal`, `resize`, `detail`, `wait-for`, `search`, `digest`, `events`);
 //! - [`mcp`]: `shellctl mcp`, the MCP server over stdio;
+//! - [`doctor`]: `shellctl doctor`, the checks of this machine (in
+//!   `shellctl_server::doctor`), printed;
 //! - [`local`]: the local commands (`completions`, `serve` through
 //!   [`serve`], `attach` through [`attach`], and the filter form of
 //!   `sanitize-pty`);
@@ -17,6 +19,7 @@
 mod attach;
 mod cli;
 mod client_cmd;
+mod doctor;
 mod exit;
 mod internal;
 mod local;
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         // The MCP server runs until its client goes away; a failure is
         // reported as text on stderr, the MCP log.
         Command::Mcp(args) => Outcome::Other(mcp::run(args.base_url, args.auth_token)),
+        Command::Doctor(args) => Outcome::Doctor(doctor::run(args)),
         Command::Client(command) => Outcome::Client(client_cmd::run(command)),
         Command::Local(command) => Outcome::Other(local::run(command)),
         Command::Internal(command) => Outcome::Other(internal::run(command)),

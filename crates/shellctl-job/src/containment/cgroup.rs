@@ -335,8 +335,9 @@ impl CgroupSupport {
     }
 }
 
-/// The directory name of a server instance's groups.
-fn instance_dir_name(instance: &str) -> String {
+/// The directory name of a server instance's groups (public for
+/// `shellctl doctor`, which says where they would go).
+pub fn instance_dir_name(instance: &str) -> String {
     format!("shellctl-{instance}")
 }
 

@@ -124,7 +124,7 @@ impl JobContainment {
     }
 
     /// Kills every process of the job and returns once they are gone (or
-    /// after [`GONE_LIMIT`] for one the kernel holds, say in an
+    /// after `GONE_LIMIT`, 5 s, for one the kernel holds, say in an
     /// uninterruptible sleep). Returns how many it killed.
     pub fn kill_all(&self, runner: Option<ProcessIdentity>) -> usize {
         match &self.groups {
