@@ -32,11 +32,12 @@ use crate::files::{ExitMarker, JobDir, JobSpec, SCRIPT};
 use crate::lifecycle::TerminateCause;
 use crate::process::ProcessIdentity;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
-use nix::unistd::{Pid, getpgrp, getpid, getsid, tcgetpgrp, tcsetpgrp};
+use nix::fcntl::OFlag;
+use nix::unistd::{Pid, getpgrp, getpid, getsid, pipe2, tcgetpgrp, tcsetpgrp};
 use shellctl_proto::timestamp::now_timestamp;
 use std::fs;
 use std::io::{self, Read};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::Command;
@@ -109,10 +110,12 @@ fn run_script(job_dir: &JobDir) -> i32 {
     };
     command.envs(&spec.env);
     let containment = spec.containment.as_ref();
+    let mut join_report = None;
     if let Some(containment) = containment {
         command.env(JOB_MARKER_ENV, &containment.marker);
-        if let Err(err) = join_groups_in_child(&mut command, containment, &spec) {
-            return err;
+        match join_groups_in_child(&mut command, containment, &spec) {
+            Ok(report) => join_report = report,
+            Err(err) => return err,
         }
     }
     let controls_terminal = controls_terminal();
@@ -125,6 +128,9 @@ fn run_script(job_dir: &JobDir) -> i32 {
         if controls_terminal {
             give_terminal_to(child.id());
         }
+        // A join that failed (a job without limits starts anyway) leaves
+        // only the marker to find the job's processes by at the exit.
+        let joined = join_report.is_some_and(|report| joined_groups(&report));
         let watch = DeadlineWatch::start(
             job_dir,
             deadlines,
@@ -138,7 +144,7 @@ fn run_script(job_dir: &JobDir) -> i32 {
             // Before the exit is written: the exit-commit rule reads it.
             let _recorded = deadlines::conclude(job_dir, cause, child.id(), containment);
         } else if let Some(containment) = containment {
-            end_left_behind(job_dir, &spec, containment, status.as_ref().ok());
+            end_left_behind(job_dir, &spec, containment, joined, status.as_ref().ok());
         }
         // Every process was killed, so the groups are empty; a job that
         // keeps its background processes keeps its groups until the
@@ -173,13 +179,19 @@ fn end_left_behind(
     job_dir: &JobDir,
     spec: &JobSpec,
     containment: &JobContainment,
+    joined: bool,
     status: Option<&std::process::ExitStatus>,
 ) {
     if status.is_some_and(|status| !status.success()) && containment.oom_kills() > 0 {
         let _recorded = job_dir.record_deadline(TerminateCause::Oom);
     }
     if !spec.keep_background {
-        let left = containment.kill_all(ProcessIdentity::current());
+        let me = ProcessIdentity::current();
+        let left = if joined {
+            containment.kill_all_joined(me)
+        } else {
+            containment.kill_all(me)
+        };
         // Best effort: the count is a report; the processes are gone.
         let _recorded = job_dir.add_leftovers(left);
     }
@@ -188,34 +200,54 @@ fn end_left_behind(
 /// Makes the script's first process join the job's groups between fork and
 /// exec, so that nothing it starts escapes them. A join that fails fails
 /// the start only when the job has limits (which must not silently not
-/// hold); without, the marker still tracks the job. Returns the exit code
-/// to record when the groups' files cannot even be named.
+/// hold); without, the marker still tracks the job, and the child says so
+/// on the returned pipe (see [`joined_groups`]). Returns the exit code to
+/// record when the groups' files cannot even be named.
 fn join_groups_in_child(
     command: &mut Command,
     containment: &JobContainment,
     spec: &JobSpec,
-) -> Result<(), i32> {
+) -> Result<Option<OwnedFd>, i32> {
     let joiner = containment.joiner();
     if joiner.is_empty() {
         return if spec.limits.is_empty() {
-            Ok(())
+            Ok(None)
         } else {
             Err(EXIT_CANNOT_EXECUTE)
         };
     }
     let must_join = !spec.limits.is_empty();
+    // Close-on-exec on both ends: the script inherits neither.
+    let Ok((report, failed)) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) else {
+        return Err(EXIT_CANNOT_EXECUTE);
+    };
     #[allow(unsafe_code)]
     // SAFETY: the closure runs in the forked child before exec and only
     // opens, writes and closes files through paths made before the fork
-    // (`Joiner::join_current`): no allocation, no lock, all
-    // async-signal-safe calls.
+    // (`Joiner::join_current`) and writes one byte to a pipe made before
+    // it: no allocation, no lock, all async-signal-safe calls.
     unsafe {
         command.pre_exec(move || match joiner.join_current() {
             Err(err) if must_join => Err(err),
-            _ => Ok(()),
+            Err(_) => {
+                let _told = nix::unistd::write(&failed, b"!");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
         });
     }
-    Ok(())
+    Ok(Some(report))
+}
+
+/// Whether the script joined its groups, read once it was spawned (the
+/// child wrote before its exec, which `spawn` waits for): an empty pipe
+/// means it did.
+fn joined_groups(report: &OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        nix::unistd::read(report, &mut byte),
+        Err(nix::errno::Errno::EAGAIN)
+    )
 }
 
 /// The runner's stdin: the job's terminal.

@@ -278,7 +278,9 @@ impl Store {
             return false;
         }
         // Real bytes, not a hole: a sparse file would reserve nothing.
-        let temp = path.with_extension("tmp");
+        // A name of this process's own: two stores on one state dir (a
+        // server and a pipe side) must not write into one temp file.
+        let temp = path.with_extension(format!("tmp.{}", std::process::id()));
         let made = crate::files::write_private(&temp, &vec![0u8; RESERVE_BYTES])
             .and_then(|()| std::fs::rename(&temp, path));
         if made.is_err() {
@@ -523,9 +525,12 @@ impl Store {
     /// tries once more: the changes made here (ending a job, deleting one)
     /// must work then, unlike inserts, which are refused.
     fn update(&self, sql: &str, params: impl rusqlite::Params + Copy) -> Result<bool, StoreError> {
-        match self.conn().execute(sql, params) {
+        // One guard for both tries: a second `self.conn()` while the
+        // scrutinee's guard is alive would deadlock on the mutex.
+        let conn = self.conn();
+        match conn.execute(sql, params) {
             Err(err) if is_disk_full(&err) && self.release_reserve() => {
-                Ok(self.conn().execute(sql, params)? > 0)
+                Ok(conn.execute(sql, params)? > 0)
             }
             outcome => Ok(outcome? > 0),
         }
@@ -797,4 +802,44 @@ fn refuse_newer(found: u32) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A change that meets a full disk frees the reserve and retries on the
+    /// connection it already holds. The retry used to take the mutex a
+    /// second time and hang for good; a thread turns a hang into a failure.
+    #[test]
+    fn a_change_on_a_full_database_frees_the_reserve_and_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("shellctl.db")).unwrap());
+        let reserve = dir.path().join(crate::layout::RESERVE_FILE);
+        assert!(reserve.exists(), "a fresh store keeps its reserve");
+        // SQLite answers SQLITE_FULL, as on a full disk, once the file
+        // would outgrow this many pages.
+        let pages: i64 = store
+            .conn()
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .unwrap();
+        store
+            .conn()
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let (done, outcome) = std::sync::mpsc::channel();
+        let writer = Arc::clone(&store);
+        std::thread::spawn(move || {
+            let grown = writer.update("CREATE TABLE filler AS SELECT zeroblob(1000000) AS b", []);
+            let _sent = done.send(grown.map_err(|err| err.is_disk_full()));
+        });
+        let grown = outcome
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the change returned instead of hanging on its own lock");
+        assert_eq!(grown, Err(true), "still full after the retry");
+        assert!(!reserve.exists(), "the reserve was freed to make room");
+    }
 }

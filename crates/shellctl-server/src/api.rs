@@ -236,6 +236,17 @@ impl ApiError {
                         StatusCode::INSUFFICIENT_STORAGE,
                         ErrorCode::InsufficientStorage,
                     ),
+                    // A full disk met on any route, not only where the
+                    // service tells it apart: the client's cue to free
+                    // space, not a server fault.
+                    S::Store(err) if err.is_disk_full() => (
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        ErrorCode::InsufficientStorage,
+                    ),
+                    S::Io(err) if shellctl_job::files::is_disk_full(err) => (
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        ErrorCode::InsufficientStorage,
+                    ),
                     S::Layout(_)
                     | S::Store(_)
                     | S::Io(_)

@@ -811,7 +811,7 @@ pub fn judge_cgroups(facts: &CgroupFacts) -> Check {
     Check::warn(
         "cgroups",
         format!("{detail}; missing {}{notes}", lost.join(", ")),
-        "hand those controllers down to the server's group (systemd: Delegate=yes; cgroup v2: enable them in the parent's cgroup.subtree_control; v1: mount their hierarchies)",
+        "hand those controllers down to the server's group (systemd: Delegate=yes, the server alone in its unit; cgroup v2: enable them in the parent's cgroup.subtree_control; v1: mount their hierarchies)",
     )
 }
 

@@ -624,8 +624,9 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = EnvPresetArg::None)]
     pub env_preset: EnvPresetArg,
     /// Most jobs starting or running at once; a `run` beyond it answers
-    /// 429 `too_many_jobs`. A slot frees when a job ends. Default: no cap.
-    #[arg(long, value_name = "N")]
+    /// 429 `too_many_jobs`. A slot frees when a job ends. Default: no cap;
+    /// 0 is refused (it would refuse every job).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_running_jobs: Option<u32>,
     /// Most bytes of output kept per job (default 1 GiB). Past it the log
     /// gets one marker line, later output is read and discarded, and the

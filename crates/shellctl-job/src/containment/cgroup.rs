@@ -126,10 +126,9 @@ impl CgroupSupport {
             else {
                 continue;
             };
-            let relative = path.trim_start_matches('/');
             if names.is_empty() {
                 if let Some(mount) = mounts.iter().find(|m| m.version == CgroupVersion::V2) {
-                    v2 = Some(mount.point.join(relative));
+                    v2 = Some(mount.group_dir(path));
                 }
                 continue;
             }
@@ -147,7 +146,7 @@ impl CgroupSupport {
             }) else {
                 continue;
             };
-            let own_group = mount.point.join(relative);
+            let own_group = mount.group_dir(path);
             if usable(&own_group) {
                 v1.push(Hierarchy {
                     controllers,
@@ -281,7 +280,8 @@ impl CgroupSupport {
 
     /// Makes job `job`'s groups (the support must be
     /// [`prepare`](Self::prepare)d) with `limits` written, in the
-    /// hierarchies it needs. On failure nothing is left behind.
+    /// hierarchies it needs. On failure nothing is left behind; a limit
+    /// the kernel refuses fails with [`ErrorKind::InvalidInput`].
     pub fn create_job_groups(
         &self,
         job: &str,
@@ -328,7 +328,20 @@ impl CgroupSupport {
             }
             if let Err(err) = write_limits(version, &dir, &h.controllers, limits) {
                 let _cleaned = groups.remove();
-                return Err(err);
+                // The kernel refusing a value (above what the parent group
+                // allows, say) is the request's fault, not the server's.
+                return Err(match err.raw_os_error() {
+                    Some(code)
+                        if code == nix::errno::Errno::EINVAL as i32
+                            || code == nix::errno::Errno::EBUSY as i32 =>
+                    {
+                        io::Error::new(
+                            ErrorKind::InvalidInput,
+                            format!("the host's cgroups refused the limit: {err}"),
+                        )
+                    }
+                    _ => err,
+                });
             }
         }
         Ok(Some(groups))
@@ -481,7 +494,10 @@ impl JobGroups {
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            if frozen {
+            // Thawed even when the freeze did not settle in time: the
+            // write may have taken effect late, and a frozen process
+            // cannot act on its SIGKILL.
+            if self.freezer.is_some() {
                 self.freeze(false);
             }
         }
@@ -610,12 +626,30 @@ fn writable(dir: &Path) -> bool {
 /// A cgroup mount from `mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Mount {
+    /// The hierarchy's directory mounted here (field 4): `/` on a host, a
+    /// container's own group where only that is mounted.
+    root: String,
     point: PathBuf,
     version: CgroupVersion,
     options: Vec<String>,
 }
 
-/// The cgroup mounts of a `mountinfo` text: field 5 is the mount point;
+impl Mount {
+    /// The directory of `group`, a path from `/proc/self/cgroup`, under
+    /// this mount: the part of it the mount's root already covers is
+    /// dropped.
+    fn group_dir(&self, group: &str) -> PathBuf {
+        let root = self.root.trim_end_matches('/');
+        let inside = match group.strip_prefix(root) {
+            Some(rest) if root.is_empty() || rest.is_empty() || rest.starts_with('/') => rest,
+            _ => group,
+        };
+        self.point.join(inside.trim_start_matches('/'))
+    }
+}
+
+/// The cgroup mounts of a `mountinfo` text: field 4 is the mounted root,
+/// field 5 the mount point;
 /// after the ` - ` separator come the type, the source and the
 /// superblock options (which name a v1 hierarchy's controllers).
 fn parse_mounts(mountinfo: &str) -> Vec<Mount> {
@@ -623,7 +657,9 @@ fn parse_mounts(mountinfo: &str) -> Vec<Mount> {
         .lines()
         .filter_map(|line| {
             let (before, after) = line.split_once(" - ")?;
-            let point = before.split(' ').nth(4)?;
+            let mut fields = before.split(' ').skip(3);
+            let root = unescape_mount_point(fields.next()?);
+            let point = fields.next()?;
             let mut tail = after.split(' ');
             let version = match tail.next()? {
                 "cgroup" => CgroupVersion::V1,
@@ -638,6 +674,7 @@ fn parse_mounts(mountinfo: &str) -> Vec<Mount> {
                 .map(str::to_owned)
                 .collect();
             Some(Mount {
+                root,
                 point: PathBuf::from(unescape_mount_point(point)),
                 version,
                 options,
@@ -729,6 +766,34 @@ mod tests {
             vec![Path::new("/sys/fs/cgroup/user.slice/x.scope")]
         );
         assert!(support.has(Controller::Freezer));
+    }
+
+    #[test]
+    fn a_container_mount_of_its_own_group_is_not_joined_twice() {
+        // A container sees only its group mounted, while its
+        // /proc/self/cgroup still names the full path from the host's root.
+        let mounts = "\
+40 30 0:28 /docker/abc /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+41 30 0:29 /docker/abc /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
+";
+        let groups = "8:pids:/docker/abc/inner\n6:freezer:/docker/abc\n";
+        let support = CgroupSupport::from_tables(mounts, groups, |_| true);
+        assert_eq!(
+            support.own_groups(),
+            vec![
+                Path::new("/sys/fs/cgroup/pids/inner"),
+                Path::new("/sys/fs/cgroup/freezer")
+            ]
+        );
+        // A namespaced view names groups from the mount's root already.
+        let support = CgroupSupport::from_tables(mounts, "8:pids:/\n", |_| true);
+        assert_eq!(support.own_groups(), vec![Path::new("/sys/fs/cgroup/pids")]);
+        // A sibling whose name only starts like the root is not under it.
+        let support = CgroupSupport::from_tables(mounts, "8:pids:/docker/abcd\n", |_| true);
+        assert_eq!(
+            support.own_groups(),
+            vec![Path::new("/sys/fs/cgroup/pids/docker/abcd")]
+        );
     }
 
     #[test]

@@ -103,30 +103,41 @@ impl JobContainment {
 
     /// The job's processes now, never the runner nor the caller. `runner`
     /// (the terminal's session leader) widens the marker scan to its
-    /// session and descendants.
+    /// session and descendants. With groups, the marker scan runs too: a
+    /// script whose join failed (allowed for a job without limits) is
+    /// outside them but still carries the marker.
     pub fn members(&self, runner: Option<ProcessIdentity>) -> Vec<u32> {
-        match &self.groups {
-            Some(groups) => groups.members(),
-            None => self.scan(runner),
+        let mut found = self.scan(runner);
+        if let Some(groups) = &self.groups {
+            found.extend(groups.members());
+            found.sort_unstable();
+            found.dedup();
         }
+        found
     }
 
     /// Sends `signal` to every process of the job; returns how many got it.
     pub fn signal(&self, runner: Option<ProcessIdentity>, signal: Signal) -> usize {
-        match &self.groups {
-            Some(groups) => groups.signal(signal),
-            None => self
-                .scan(runner)
-                .into_iter()
-                .filter(|pid| send(*pid, signal))
-                .count(),
-        }
+        self.members(runner)
+            .into_iter()
+            .filter(|pid| send(*pid, signal))
+            .count()
     }
 
     /// Kills every process of the job and returns once they are gone (or
     /// after `GONE_LIMIT`, 5 s, for one the kernel holds, say in an
-    /// uninterruptible sleep). Returns how many it killed.
+    /// uninterruptible sleep). Returns how many it killed. With groups, the
+    /// group kill goes first and a marker kill follows for anything outside
+    /// them (see [`JobContainment::members`]).
     pub fn kill_all(&self, runner: Option<ProcessIdentity>) -> usize {
+        let in_groups = self.groups.as_ref().map_or(0, JobGroups::kill_all);
+        in_groups + self.kill_scanned(runner)
+    }
+
+    /// [`JobContainment::kill_all`] for the runner once it saw its script
+    /// join the groups: nothing of the job can
+    /// be outside them then, so no `/proc` scan is needed.
+    pub fn kill_all_joined(&self, runner: Option<ProcessIdentity>) -> usize {
         match &self.groups {
             Some(groups) => groups.kill_all(),
             None => self.kill_scanned(runner),
@@ -149,10 +160,20 @@ impl JobContainment {
     }
 
     fn scan(&self, runner: Option<ProcessIdentity>) -> Vec<u32> {
-        let runner = runner.filter(ProcessIdentity::is_alive);
-        let mut found = scan::marked_or_in_session(&self.marker_entry(), runner.map(|r| r.pid));
-        if let Some(runner) = runner {
+        // The runner leads the terminal's session, whose id is its pid. The
+        // session outlives its leader (killing the tmux session ends the
+        // runner first), and the kernel reuses no pid that still names a
+        // session, so its members are found after the runner died too,
+        // unless another process holds the pid now: then the session was
+        // empty, and the pid names someone else's.
+        let session = runner
+            .filter(|r| ProcessIdentity::of(r.pid).is_none_or(|now| now == *r))
+            .map(|r| r.pid);
+        let mut found = scan::marked_or_in_session(&self.marker_entry(), session);
+        if let Some(runner) = runner.filter(ProcessIdentity::is_alive) {
             found.extend(crate::terminal::descendants(runner.pid));
+        }
+        if let Some(runner) = runner {
             found.retain(|pid| *pid != runner.pid);
         }
         found.sort_unstable();

@@ -518,7 +518,11 @@ fn create_job_dir(
             Ok(tracking) => tracking,
             Err(err) => {
                 removed_dir(&job_dir);
-                return Err(guards::io_error(err));
+                return Err(if err.kind() == io::ErrorKind::InvalidInput {
+                    ServiceError::UnsupportedLimit(err.to_string())
+                } else {
+                    guards::io_error(err)
+                });
             }
         };
         let spec = JobSpec {

@@ -70,7 +70,14 @@ impl TestServer {
             .arg(root.join("state"))
             .arg("--runtime-dir")
             .arg(root.join("run"))
-            .args(&options.extra)
+            .args(&options.extra);
+        // Test servers are mostly killed, not stopped, and a killed server
+        // leaves its cgroup directories behind: only tests that are about
+        // containment ask for cgroups.
+        if !options.extra.iter().any(|arg| arg == "--cgroups") {
+            command.args(["--cgroups", "off"]);
+        }
+        command
             .env("HOME", root.join("home"))
             .env_remove("SHELLCTL_AUTH_TOKEN")
             .env("RUST_LOG", "warn")
@@ -240,6 +247,62 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = self.tmux(&["kill-server"]);
+        remove_cgroups_of(&self.root.join("state"));
+    }
+}
+
+/// Removes the cgroup directories a killed server on `state_dir` left
+/// (a stopped one removes its own), so that test runs do not pile them up
+/// on the host. Its jobs die with their tmux server, a few milliseconds
+/// after it, so a busy group is tried again for a while.
+fn remove_cgroups_of(state_dir: &Path) {
+    use shellctl_job::containment::{CgroupSupport, cgroup::instance_dir_name, instance_of};
+    let name = instance_dir_name(&instance_of(state_dir));
+    for own in CgroupSupport::detect().own_groups() {
+        let base = own.join(&name);
+        if !base.exists() {
+            continue;
+        }
+        for _ in 0..200 {
+            let jobs: Vec<PathBuf> = std::fs::read_dir(&base)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|entry| entry.path())
+                        .filter(|path| path.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default();
+            // A runner killed with its tmux server in the middle of its
+            // group kill leaves the group frozen, and a frozen process
+            // cannot act on its SIGKILL: thaw first.
+            for job in &jobs {
+                let _ = std::fs::write(job.join("freezer.state"), "THAWED");
+                let _ = std::fs::write(job.join("cgroup.freeze"), "0");
+            }
+            // What outlived the tmux server (a kept daemon) goes now.
+            let left: Vec<String> = jobs
+                .iter()
+                .filter_map(|job| std::fs::read_to_string(job.join("cgroup.procs")).ok())
+                .flat_map(|procs| {
+                    procs
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            if !left.is_empty() {
+                let _ = Command::new("kill").arg("-9").args(&left).status();
+            }
+            let all_gone = jobs
+                .iter()
+                .map(|job| std::fs::remove_dir(job).is_ok())
+                .fold(true, |all, removed| all && removed);
+            if all_gone && std::fs::remove_dir(&base).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
     }
 }
 
