@@ -294,10 +294,12 @@ fn remove_cgroups_of(state_dir: &Path) {
             if !left.is_empty() {
                 let _ = Command::new("kill").arg("-9").args(&left).status();
             }
-            let all_gone = jobs
+            // Every one is tried, not only up to the first that is busy.
+            let busy = jobs
                 .iter()
-                .map(|job| std::fs::remove_dir(job).is_ok())
-                .fold(true, |all, removed| all && removed);
+                .filter(|job| std::fs::remove_dir(job).is_err())
+                .count();
+            let all_gone = busy == 0;
             if all_gone && std::fs::remove_dir(&base).is_ok() {
                 break;
             }
