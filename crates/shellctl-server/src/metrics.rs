@@ -176,7 +176,7 @@ impl Metrics {
         let job_duration = job_duration_histogram();
         registry.register_with_unit(
             "job_duration",
-            "Time from a job's start (or creation, if it never started) to its end, for jobs this server saw end",
+            "Time from a job's start (its creation, if it never started) to its end, observed when this server first saw the end",
             Unit::Seconds,
             job_duration.clone(),
         );
@@ -408,13 +408,27 @@ mod tests {
             "# TYPE shellctl_output_bytes_total counter",
             "# TYPE shellctl_waiters gauge",
             "# TYPE shellctl_streams gauge",
+        ] {
+            assert!(text.contains(family), "{family} missing:\n{text}");
+        }
+        assert_eq!(sample(&text, "shellctl_jobs{status=\"running\"}"), 2.0);
+        assert_eq!(sample(&text, "shellctl_jobs{status=\"lost\"}"), 0.0);
+        // Families whose labels come from use show once used.
+        assert!(!text.contains("shellctl_http_requests_total"), "{text}");
+        metrics.request_answered(Some("/healthz"), 200);
+        metrics
+            .tmux()
+            .observe(TmuxClient::Control, "list-panes", Duration::from_millis(1));
+        let text = metrics.render(&[(JobStatus::Exited, 1)]).unwrap();
+        for family in [
             "# TYPE shellctl_http_requests_total counter",
             "# TYPE shellctl_tmux_command_duration_seconds histogram",
         ] {
             assert!(text.contains(family), "{family} missing:\n{text}");
         }
-        assert_eq!(sample(&text, "shellctl_jobs{status=\"running\"}"), 2.0);
-        assert_eq!(sample(&text, "shellctl_jobs{status=\"exited\"}"), 0.0);
+        // Each scrape's counts replace the last one's.
+        assert_eq!(sample(&text, "shellctl_jobs{status=\"running\"}"), 0.0);
+        assert_eq!(sample(&text, "shellctl_jobs{status=\"exited\"}"), 1.0);
         assert_eq!(sample(&text, "shellctl_streams{kind=\"job\"}"), 0.0);
     }
 
