@@ -43,24 +43,31 @@ async fn scrape(server: &TestServer) -> String {
     response.text().await.unwrap()
 }
 
-/// The value of the sample `series` (name and labels exactly as written);
-/// 0 when the series is absent (a label set not used yet).
-fn value(text: &str, series: &str) -> f64 {
+/// The value of the sample `series` (name and labels exactly as written),
+/// a whole number as every sample asserted on here is; 0 when the series
+/// is absent (a label set not used yet).
+fn count(text: &str, series: &str) -> u64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |v| v.parse().unwrap())
+        .map_or(0, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{series} = {v}: not a count"))
+        })
 }
 
-/// Scrapes until `series` satisfies `pred`: gauges follow requests the
-/// server is handling, which no client event announces.
-async fn scrape_until(server: &TestServer, series: &str, pred: impl Fn(f64) -> bool) -> String {
+/// Scrapes until `series` is `wanted`: gauges follow requests the server
+/// is handling, which no client event announces.
+async fn scrape_until(server: &TestServer, series: &str, wanted: u64) -> String {
     let deadline = Instant::now() + HANG_GUARD;
     loop {
         let text = scrape(server).await;
-        if pred(value(&text, series)) {
+        if count(&text, series) == wanted {
             return text;
         }
-        assert!(Instant::now() < deadline, "{series} never matched:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "{series} never {wanted}:\n{text}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -104,144 +111,136 @@ impl OpenStream {
     }
 }
 
+/// Runs `script` and reads it to its end; returns its id and the bytes of
+/// output its answers carried.
+async fn run_to_end(server: &TestServer, script: &str) -> (String, usize) {
+    let result = server.run(json!({"script": script})).await;
+    let (output, _) = server.wait_done(&id_of(&result), 0).await;
+    (
+        id_of(&result),
+        result["output"].as_str().unwrap().len() + output.len(),
+    )
+}
+
+/// A long-poll wait on `job_id` from offset 0, in a task of its own.
+fn spawn_waiter(
+    server: &TestServer,
+    job_id: &str,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    let url = format!("{}/v1/jobs/{job_id}/wait", server.base);
+    let client = server.client.clone();
+    tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(TOKEN)
+            .json(&json!({"offset": 0, "timeout": 300, "idle_flush_seconds": 30}))
+            .send()
+            .await
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_jobs_waiters_streams_and_requests() {
     let server = server();
     let before = scrape(&server).await;
-    assert_eq!(value(&before, "shellctl_job_starts_total"), 0.0);
-    assert_eq!(value(&before, "shellctl_waiters"), 0.0);
+    assert_eq!(count(&before, "shellctl_job_starts_total"), 0);
+    assert_eq!(count(&before, "shellctl_waiters"), 0);
 
     // Two jobs that end, read to their end.
-    let mut ids = Vec::new();
-    let mut served = 0;
-    for script in ["echo one", "echo two; exit 3"] {
-        let result = server.run(json!({"script": script})).await;
-        served += result["output"].as_str().unwrap().len();
-        let (output, _) = server.wait_done(&id_of(&result), 0).await;
-        served += output.len();
-        ids.push(id_of(&result));
-    }
+    let (first, first_bytes) = run_to_end(&server, "echo one").await;
+    let (second, second_bytes) = run_to_end(&server, "echo two; exit 3").await;
     // A job that waits for a line: a long-poll waiter and a stream on it.
     let reader = server
         .run(json!({"script": "read line; echo got $line", "timeout": 0.001}))
         .await;
     let reader_id = id_of(&reader);
-    ids.push(reader_id.clone());
-    let waiter = tokio::spawn({
-        let base = server.base.clone();
-        let client = server.client.clone();
-        let path = format!("/v1/jobs/{reader_id}/wait");
-        async move {
-            let response = client
-                .post(format!("{base}{path}"))
-                .bearer_auth(TOKEN)
-                .json(&json!({"offset": 0, "timeout": 300, "idle_flush_seconds": 30}))
-                .send()
-                .await
-                .unwrap();
-            response.json::<Value>().await.unwrap()
-        }
-    });
+    let waiter = spawn_waiter(&server, &reader_id);
     let mut stream = OpenStream::open(&server, &format!("/v1/jobs/{reader_id}/events")).await;
     stream.read_until("event: status").await;
     let mut lifecycle = OpenStream::open(&server, "/v1/events").await;
     lifecycle.read_until("id:").await;
-    let during = scrape_until(&server, "shellctl_waiters", |waiters| waiters == 1.0).await;
-    assert_eq!(value(&during, "shellctl_streams{kind=\"job\"}"), 1.0);
-    assert_eq!(value(&during, "shellctl_streams{kind=\"lifecycle\"}"), 1.0);
-    assert_eq!(value(&during, "shellctl_jobs{status=\"running\"}"), 1.0);
-    assert_eq!(value(&during, "shellctl_jobs{status=\"exited\"}"), 2.0);
+    let during = scrape_until(&server, "shellctl_waiters", 1).await;
+    assert_eq!(count(&during, "shellctl_streams{kind=\"job\"}"), 1);
+    assert_eq!(count(&during, "shellctl_streams{kind=\"lifecycle\"}"), 1);
+    assert_eq!(count(&during, "shellctl_jobs{status=\"running\"}"), 1);
+    assert_eq!(count(&during, "shellctl_jobs{status=\"exited\"}"), 2);
 
     // The line ends the job: the waiter answers, the stream ends.
     server.type_line_through_tmux(&reader_id, "hi");
-    let answer = tokio::time::timeout(HANG_GUARD, waiter)
+    let answer: Value = tokio::time::timeout(HANG_GUARD, waiter)
         .await
         .unwrap()
+        .unwrap()
+        .unwrap()
+        .json()
+        .await
         .unwrap();
     assert_eq!(answer["done"], true, "{answer}");
-    served += answer["output"].as_str().unwrap().len();
     stream.read_until("event: end").await;
     assert!(stream.seen.contains("got hi"), "{}", stream.seen);
     drop(stream);
     // The lifecycle stream stays open until its client goes away.
     drop(lifecycle);
-    let after = scrape_until(&server, "shellctl_streams{kind=\"lifecycle\"}", |open| {
-        open == 0.0
-    })
-    .await;
-    let after = if value(&after, "shellctl_streams{kind=\"job\"}") == 0.0 {
-        after
-    } else {
-        scrape_until(&server, "shellctl_streams{kind=\"job\"}", |open| open == 0.0).await
-    };
-    assert_eq!(value(&after, "shellctl_waiters"), 0.0);
+    scrape_until(&server, "shellctl_streams{kind=\"lifecycle\"}", 0).await;
+    let after = scrape_until(&server, "shellctl_streams{kind=\"job\"}", 0).await;
+    assert_eq!(count(&after, "shellctl_waiters"), 0);
 
     // Counters moved.
-    assert_eq!(value(&after, "shellctl_job_starts_total"), 3.0);
-    assert_eq!(value(&after, "shellctl_jobs{status=\"exited\"}"), 3.0);
-    assert_eq!(value(&after, "shellctl_jobs{status=\"running\"}"), 0.0);
-    assert_eq!(value(&after, "shellctl_job_duration_seconds_count"), 3.0);
-    let bytes = value(&after, "shellctl_output_bytes_total");
+    assert_eq!(count(&after, "shellctl_job_starts_total"), 3);
+    assert_eq!(count(&after, "shellctl_jobs{status=\"exited\"}"), 3);
+    assert_eq!(count(&after, "shellctl_jobs{status=\"running\"}"), 0);
+    assert_eq!(count(&after, "shellctl_job_duration_seconds_count"), 3);
     // The windows read above, and the stream's output event on top.
-    assert!(
-        bytes >= (served + "got hi".len()) as f64,
-        "{bytes} < {served}"
-    );
-    assert_eq!(
-        value(
+    let read = first_bytes + second_bytes + answer["output"].as_str().unwrap().len();
+    let bytes = count(&after, "shellctl_output_bytes_total");
+    assert!(bytes >= (read + "got hi".len()) as u64, "{bytes} < {read}");
+    let requests = |route: &str, code: u16| {
+        count(
             &after,
-            "shellctl_http_requests_total{route=\"/v1/jobs/run\",code=\"200\"}"
-        ),
-        3.0
-    );
-    assert!(
-        value(
-            &after,
-            "shellctl_http_requests_total{route=\"/v1/jobs/{id}/wait\",code=\"200\"}"
-        ) >= 3.0,
-        "{after}"
-    );
-    assert!(
-        value(
-            &after,
-            "shellctl_http_requests_total{route=\"/metrics\",code=\"200\"}"
-        ) >= 2.0
-    );
+            &format!("shellctl_http_requests_total{{route=\"{route}\",code=\"{code}\"}}"),
+        )
+    };
+    assert_eq!(requests("/v1/jobs/run", 200), 3);
+    assert!(requests("/v1/jobs/{id}/wait", 200) >= 3, "{after}");
+    assert!(requests("/metrics", 200) >= 2, "{after}");
     // Every start went over the control client (the default).
     assert_eq!(
-        value(
+        count(
             &after,
             "shellctl_tmux_command_duration_seconds_count{client=\"control\",command=\"new-session\"}"
         ),
-        3.0,
+        3,
         "{after}"
     );
+    route_labels_hold_no_job_ids(&server, &[first, second, reader_id]).await;
+}
 
-    // Unmatched routes get one fixed label; no job id shows anywhere.
-    let (status, _) = server.get(&format!("/v2/jobs/{reader_id}")).await;
+/// Unmatched routes get one fixed label, matched ones their template, and
+/// no job id shows anywhere; the Prometheus client's own parser reads the
+/// scrape.
+async fn route_labels_hold_no_job_ids(server: &TestServer, ids: &[String]) {
+    let (status, _) = server.get(&format!("/v2/jobs/{}", ids[0])).await;
     assert_eq!(status, 404);
-    let (status, _) = server.get(&format!("/v1/jobs/{reader_id}")).await;
+    let (status, _) = server.get(&format!("/v1/jobs/{}", ids[0])).await;
     assert_eq!(status, 200);
-    let last = scrape(&server).await;
+    let last = scrape(server).await;
     assert_eq!(
-        value(
+        count(
             &last,
             "shellctl_http_requests_total{route=\"unmatched\",code=\"404\"}"
         ),
-        1.0
+        1
     );
     assert_eq!(
-        value(
+        count(
             &last,
             "shellctl_http_requests_total{route=\"/v1/jobs/{id}\",code=\"200\"}"
         ),
-        1.0
+        1
     );
-    for id in &ids {
+    for id in ids {
         assert!(!last.contains(id.as_str()), "{id} in:\n{last}");
     }
-
-    // The Prometheus client's own parser reads it.
     let file = server.root.join("scrape.txt");
     std::fs::write(&file, &last).unwrap();
     run_python_script(
@@ -259,25 +258,18 @@ async fn a_waiter_whose_client_went_away_is_no_longer_counted() {
     let reader = server
         .run(json!({"script": "read line", "timeout": 0.001}))
         .await;
-    let path = format!("{}/v1/jobs/{}/wait", server.base, id_of(&reader));
-    let client = server.client.clone();
-    let waiter = tokio::spawn(async move {
-        client
-            .post(path)
-            .bearer_auth(TOKEN)
-            .json(&json!({"offset": 0, "timeout": 300, "idle_flush_seconds": 30}))
-            .send()
-            .await
-    });
-    scrape_until(&server, "shellctl_waiters", |waiters| waiters == 1.0).await;
-    let mut stream = OpenStream::open(&server, &format!("/v1/jobs/{}/events", id_of(&reader))).await;
+    let waiter = spawn_waiter(&server, &id_of(&reader));
+    scrape_until(&server, "shellctl_waiters", 1).await;
+    let mut stream =
+        OpenStream::open(&server, &format!("/v1/jobs/{}/events", id_of(&reader))).await;
     stream.read_until("event: status").await;
-    scrape_until(&server, "shellctl_streams{kind=\"job\"}", |open| open == 1.0).await;
+    scrape_until(&server, "shellctl_streams{kind=\"job\"}", 1).await;
     // Both clients hang up while the job still runs.
     waiter.abort();
     drop(stream);
-    scrape_until(&server, "shellctl_waiters", |waiters| waiters == 0.0).await;
-    scrape_until(&server, "shellctl_streams{kind=\"job\"}", |open| open == 0.0).await;
+    scrape_until(&server, "shellctl_waiters", 0).await;
+    let text = scrape_until(&server, "shellctl_streams{kind=\"job\"}", 0).await;
+    assert_eq!(count(&text, "shellctl_jobs{status=\"running\"}"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,18 +319,18 @@ async fn metrics_need_the_token_and_pass_the_site_gates() {
     // Refusals are counted under the route they were refused on.
     let text = scrape(&server).await;
     assert_eq!(
-        value(
+        count(
             &text,
             "shellctl_http_requests_total{route=\"/metrics\",code=\"401\"}"
         ),
-        2.0
+        2
     );
     assert_eq!(
-        value(
+        count(
             &text,
             "shellctl_http_requests_total{route=\"/metrics\",code=\"403\"}"
         ),
-        3.0
+        3
     );
 }
 
@@ -352,7 +344,7 @@ async fn shellctl_metrics_prints_the_scrape() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     assert!(stdout.contains("# TYPE shellctl_jobs gauge"), "{stdout}");
-    assert_eq!(value(&stdout, "shellctl_job_starts_total"), 1.0);
+    assert_eq!(count(&stdout, "shellctl_job_starts_total"), 1);
     // Without the token: the API error, as every client command reports it.
     let mut command = cli(&server);
     command.arg("metrics").env_remove("SHELLCTL_AUTH_TOKEN");
