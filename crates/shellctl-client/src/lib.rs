@@ -1,9 +1,10 @@
 //! Async client SDK for the shellctl HTTP API, version 1.
 //!
 //! [`ShellctlClient`] covers every v1 route, the terminal routes beside
-//! them (screen, input state, keys, signal, resize) and the agent routes
+//! them (screen, input state, keys, signal, resize), the agent routes
 //! (detail, wait-for, log search, digest; labels, idempotency keys and
-//! deadlines of `run`; the label filter of `list`). Like the reference's Python
+//! deadlines of `run`; the label filter of `list`) and `/metrics` (as
+//! text). Like the reference's Python
 //! SDK, it keeps the output-window knobs (`output_limit`,
 //! `idle_flush_seconds`) on the client, so calls stay short. Errors are one
 //! enum, [`ClientError`]: an API error carries the HTTP status and the
@@ -307,6 +308,28 @@ impl ShellctlClient {
     pub async fn health(&self) -> Result<HealthResponse, ClientError> {
         self.send(self.request(Method::GET, "/healthz", None)?)
             .await
+    }
+
+    /// `GET /metrics`: the server's metrics in the Prometheus text
+    /// exposition format (0.0.4), as the server sent them. Needs the token
+    /// like the `/v1` routes; a server without the route (an older
+    /// shellctl, the reference server) answers 404
+    /// ([`ClientError::is_missing_route`]).
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let response = self
+            .request(Method::GET, "/metrics", None)?
+            .send()
+            .await
+            .map_err(ClientError::Transport)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(ClientError::Transport)?;
+        if !status.is_success() {
+            return Err(decode_error(status, &body));
+        }
+        String::from_utf8(body.to_vec()).map_err(|err| ClientError::Decode {
+            status: status.as_u16(),
+            message: format!("the metrics are not UTF-8: {err}"),
+        })
     }
 
     /// `POST /v1/jobs/run`: starts `script` and waits for first output.

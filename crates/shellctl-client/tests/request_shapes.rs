@@ -25,6 +25,9 @@ type Log = Arc<Mutex<Vec<Seen>>>;
 
 const JOB: &str = "05211530-abc";
 
+const METRICS: &str =
+    "# HELP shellctl_waiters Long-poll waits.\n# TYPE shellctl_waiters gauge\nshellctl_waiters 0\n";
+
 fn job_result(done: bool, output: &str, offset: u64) -> Value {
     json!({"job_id": JOB, "done": done, "status": if done {"exited"} else {"running"}, "exit_code": if done {json!(0)} else {Value::Null},
            "output_path": "/s/output.log", "output": output, "offset": offset, "truncated": false})
@@ -62,6 +65,20 @@ async fn record(State(log): State<Log>, request: Request) -> Response {
     };
     log.lock().unwrap().push(seen.clone());
     let answer = match (seen.method.as_str(), seen.path.as_str()) {
+        ("GET", "/metrics") if seen.auth.is_none() => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": {"code": "unauthorized", "message": "no"}})),
+            )
+                .into_response();
+        }
+        ("GET", "/metrics") => {
+            return (
+                [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                METRICS,
+            )
+                .into_response();
+        }
         ("GET", "/healthz") => json!({"status": "ok"}),
         ("POST", "/v1/jobs/run") => job_result(false, "a\n", 2),
         ("POST", p) if p.ends_with("/wait") => {
@@ -289,6 +306,27 @@ async fn follow_yields_chunks_until_done() {
     }
     assert_eq!(chunks, ["a\n", "b\n", "c\n"]);
     assert_eq!(follow.offset(), 6);
+}
+
+#[tokio::test]
+async fn metrics_come_back_as_the_text_sent_with_the_token() {
+    let (base, log) = stub().await;
+    let client = ShellctlClient::new(&base)
+        .unwrap()
+        .with_token(Some("tok".into()));
+    assert_eq!(client.metrics().await.unwrap(), METRICS);
+    let seen = log.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (
+            seen.method.as_str(),
+            seen.path.as_str(),
+            seen.auth.as_deref()
+        ),
+        ("GET", "/metrics", Some("Bearer tok"))
+    );
+    let anonymous = ShellctlClient::new(&base).unwrap().with_token(None);
+    let err = anonymous.metrics().await.unwrap_err();
+    assert_eq!(err.code(), Some("unauthorized"), "{err:?}");
 }
 
 #[tokio::test]

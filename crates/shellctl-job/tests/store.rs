@@ -377,6 +377,40 @@ fn a_database_from_a_newer_shellctl_is_refused_untouched() {
 }
 
 #[test]
+fn jobs_are_counted_by_status_and_unknown_statuses_skipped() {
+    let (dir, store) = open();
+    assert_eq!(store.count_by_status().unwrap(), []);
+    for (job, exit) in [
+        ("05211530-aaa", true),
+        ("05211530-bbb", true),
+        ("05211530-ccc", false),
+    ] {
+        let job = id(job);
+        store.insert(job, T0, &NewJob::default()).unwrap();
+        store.mark_starting(job).unwrap();
+        store.mark_running(job, T1).unwrap();
+        if exit {
+            store
+                .settle(job, Ending::Exited { exit_code: 0 }, T2)
+                .unwrap();
+        }
+    }
+    store
+        .insert(id("05211530-ddd"), T0, &NewJob::default())
+        .unwrap();
+    rusqlite::Connection::open(dir.path().join("shellctl.db"))
+        .unwrap()
+        .execute(
+            "UPDATE jobs SET status = 'hibernating' WHERE job_id = '05211530-ddd'",
+            [],
+        )
+        .unwrap();
+    let mut counts = store.count_by_status().unwrap();
+    counts.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(counts, [(JobStatus::Exited, 2), (JobStatus::Running, 1)]);
+}
+
+#[test]
 fn an_unknown_failure_reason_reads_as_none_and_the_row_still_lists() {
     let (dir, store) = open();
     let job = id("05211530-bad");

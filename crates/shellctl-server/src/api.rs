@@ -3,7 +3,8 @@
 //! resize; for agents (the `agents` submodule): detail, wait-for, log search, digest;
 //! the push streams (the `streams` submodule): a job's output and the
 //! lifecycle events, as Server-Sent Events; and the MCP tools at `/mcp`),
-//! behind the same gates, auth and error envelope. The web console and
+//! behind the same gates, auth and error envelope; and `/metrics` (the
+//! `metrics` module's Prometheus text), behind the same token. The web console and
 //! `/docs` (the `console` module) are static pages behind the same gates,
 //! without auth: they hold no data, and every request they make carries
 //! the token.
@@ -18,10 +19,11 @@ pub(crate) mod streams;
 
 use crate::guard::{self, SitePolicy};
 use crate::mcp::ServiceBackend;
+use crate::metrics::Metrics;
 use crate::service::{Service, ServiceError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -82,6 +84,7 @@ pub fn router(state: AppState, limits: ApiLimits) -> Router {
         .route("/v1/jobs/{id}/digest", post(agents::job_digest))
         .route("/v1/jobs/{id}/events", get(streams::job_events))
         .route("/v1/events", get(streams::lifecycle_events))
+        .route("/metrics", get(metrics))
         .route_service(
             "/mcp",
             shellctl_mcp::http_service(
@@ -101,6 +104,12 @@ pub fn router(state: AppState, limits: ApiLimits) -> Router {
         .layer(middleware::from_fn_with_state(
             limits.site_policy,
             guard::enforce,
+        ))
+        // Outside the gates, so refusals are counted too; inside the
+        // routing, so the matched route's template is known.
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(state.service.metrics()),
+            count_request,
         ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -319,6 +328,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Counts every answer by the template of the route it matched (axum's
+/// [`MatchedPath`], `/v1/jobs/{id}`, never a job id) and its status code;
+/// a request no route matched counts as
+/// [`UNMATCHED_ROUTE`](crate::metrics::UNMATCHED_ROUTE).
+async fn count_request(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics.request_answered(route.as_deref(), response.status().as_u16());
+    response
+}
+
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -340,6 +367,17 @@ async fn log_request(request: Request, next: Next) -> Response {
     responses((status = 200, description = "The server is up", body = HealthResponse)))]
 pub(crate) async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse::default())
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses(
+        (status = 200, content_type = "text/plain; version=0.0.4; charset=utf-8", body = String,
+         description = "The server's metrics in the Prometheus text exposition format (0.0.4): `shellctl_jobs{status}` (jobs per status in the database), `shellctl_job_starts_total`, `shellctl_job_duration_seconds` (histogram, jobs this server saw end), `shellctl_output_bytes_total` (job output sent in output windows and job stream events), `shellctl_waiters` (long-poll waits in flight), `shellctl_streams{kind}` (open event streams), `shellctl_http_requests_total{route,code}` (route templates, never job ids; `unmatched` for no route), `shellctl_tmux_command_duration_seconds{client,command}` (histogram)"),
+        (status = 401, body = ApiErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.service.metrics_text().await?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 async fn openapi() -> Response {

@@ -18,6 +18,8 @@
 //! - `guard`: the Host, cross-site and JSON-body gates in front of every
 //!   route;
 //! - `mcp`: the MCP tools at `/mcp`, over the in-process service;
+//! - `metrics`: the registry and handles behind `/metrics` (Prometheus
+//!   text);
 //! - `console`: the embedded web console at `/` and the API page at `/docs`.
 
 pub mod api;
@@ -25,6 +27,7 @@ mod console;
 pub mod doctor;
 mod guard;
 mod mcp;
+mod metrics;
 pub mod openapi;
 mod serve;
 mod service;

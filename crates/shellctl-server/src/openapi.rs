@@ -17,9 +17,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "shellctl", description = "Shell jobs a program can come back to: run a script in a PTY, read its output from a byte offset, type into it, terminate it. The `jobs` routes are the reference's v1 API, unchanged; the `terminal` routes read and steer a job's terminal; the `agents` routes give a job's detail, wait for conditions server-side, search the log and render output within a byte budget; the `streams` routes push a job's output and every job's lifecycle events as Server-Sent Events, resumable with `Last-Event-ID`."),
+    info(title = "shellctl", description = "Shell jobs a program can come back to: run a script in a PTY, read its output from a byte offset, type into it, terminate it. The `jobs` routes are the reference's v1 API, unchanged; the `terminal` routes read and steer a job's terminal; the `agents` routes give a job's detail, wait for conditions server-side, search the log and render output within a byte budget; the `streams` routes push a job's output and every job's lifecycle events as Server-Sent Events, resumable with `Last-Event-ID`; `/metrics` serves the server's metrics in the Prometheus text format, behind the same token."),
     paths(
         api::healthz,
+        api::metrics,
         api::run_job,
         api::wait_job,
         api::input_job,
@@ -133,6 +134,7 @@ mod tests {
             "/v1/jobs/{id}",
             "/v1/jobs",
             "/v1/jobs/{id}/terminate",
+            "/metrics",
         ] {
             assert!(paths.contains_key(path), "{path}");
         }
@@ -161,6 +163,16 @@ mod tests {
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
         let run = &doc["paths"]["/v1/jobs/run"]["post"]["responses"];
         assert!(run["403"].is_object() && run["415"].is_object(), "{run}");
+        let metrics = &doc["paths"]["/metrics"]["get"];
+        assert!(
+            metrics["responses"]["200"]["content"]["text/plain; version=0.0.4; charset=utf-8"]
+                .is_object(),
+            "{metrics}"
+        );
+        assert!(
+            metrics["responses"]["401"].is_object() && metrics["security"].is_array(),
+            "{metrics}"
+        );
         let health = &doc["paths"]["/healthz"]["get"]["responses"];
         assert!(
             health["403"].is_object() && health["415"].is_null(),

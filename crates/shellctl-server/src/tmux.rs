@@ -8,6 +8,7 @@
 //! runner is let through its start gate, so none of the job's output is
 //! lost. Nothing here runs on a waiter's path: waits watch files.
 
+use crate::metrics::{TmuxClient, TmuxTimings};
 use crate::tmux_control::{ControlClient, ControlError};
 use shellctl_job::lifecycle::PaneView;
 use shellctl_proto::JobId;
@@ -87,6 +88,8 @@ pub struct Tmux {
     shellctl: PathBuf,
     /// `None` in [`TmuxClientMode::Cli`].
     control: Option<Arc<ControlSlot>>,
+    /// How long each command takes, by path (the metrics).
+    timings: TmuxTimings,
 }
 
 /// The current control client, if any, and when to try starting one.
@@ -113,12 +116,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Tmux {
     /// A driver for the server on `socket`; jobs run `shellctl` from
-    /// `shellctl_bin` (the runner and the pipe side).
-    pub fn new(socket: PathBuf, shellctl_bin: PathBuf, mode: TmuxClientMode) -> Self {
+    /// `shellctl_bin` (the runner and the pipe side). Every command's
+    /// duration is recorded in `timings`.
+    pub fn new(
+        socket: PathBuf,
+        shellctl_bin: PathBuf,
+        mode: TmuxClientMode,
+        timings: TmuxTimings,
+    ) -> Self {
         Tmux {
             socket,
             shellctl: shellctl_bin,
             control: (mode == TmuxClientMode::Control).then(Arc::default),
+            timings,
         }
     }
 
@@ -178,7 +188,7 @@ impl Tmux {
         if let Some(client) = self.live_control()
             && let Some(words) = utf8_words(&args)
         {
-            match run_by_control(&client, &words).await {
+            match run_by_control(&client, &words, &self.timings).await {
                 Ok(output) => return Ok(output),
                 Err(err) => {
                     if let Some(failure) = control_failure(&args, err, repeat) {
@@ -199,8 +209,12 @@ impl Tmux {
             .args(&args)
             .kill_on_drop(true)
             .output();
+        let sent = Instant::now();
         // On the deadline the dropped future kills the tmux client.
-        let Ok(output) = tokio::time::timeout(COMMAND_DEADLINE, running).await else {
+        let finished = tokio::time::timeout(COMMAND_DEADLINE, running).await;
+        self.timings
+            .observe(TmuxClient::Cli, &command_name(&args), sent.elapsed());
+        let Ok(output) = finished else {
             return Err(TmuxError::Failed {
                 command: command_name(&args),
                 stderr: format!("no answer within {} s", COMMAND_DEADLINE.as_secs()),
@@ -233,7 +247,7 @@ impl Tmux {
             let lines: Option<Vec<Vec<&str>>> =
                 commands.iter().map(|command| utf8_words(command)).collect();
             if let Some(lines) = lines {
-                match each_by_control(&client, &lines).await {
+                match each_by_control(&client, &lines, &self.timings).await {
                     Ok(outputs) => return Ok(outputs),
                     Err(err) => {
                         let first = commands.first().cloned().unwrap_or_default();
@@ -611,10 +625,12 @@ impl PaneScreen {
 
 /// Sends each command as its own line, all before awaiting any (an answer
 /// that never comes abandons the client), and returns each one's output. The first failure is the answer; `Closed`
-/// only if nothing was sent.
+/// only if nothing was sent. Each command's time, from sending the batch
+/// to its own answer (or to giving up on it), goes into `timings`.
 async fn each_by_control(
     client: &ControlClient,
     commands: &[Vec<&str>],
+    timings: &TmuxTimings,
 ) -> Result<Vec<String>, ControlError> {
     // Checked before anything is sent: a command refused half-way would
     // leave the caller unable to tell what ran.
@@ -625,17 +641,20 @@ async fn each_by_control(
     {
         return Err(ControlError::Unrepresentable);
     }
+    let sent = Instant::now();
     let mut answers = Vec::new();
     for command in commands {
         match client.submit(command) {
-            Ok(answer) => answers.push(answer),
+            Ok(answer) => answers.push((command.first().copied().unwrap_or_default(), answer)),
             Err(ControlError::Closed) if !answers.is_empty() => return Err(ControlError::Lost),
             Err(err) => return Err(err),
         }
     }
     let mut outputs = Vec::with_capacity(answers.len());
-    for answer in answers {
-        if let Ok(answer) = tokio::time::timeout(COMMAND_DEADLINE, answer.answer()).await {
+    for (name, answer) in answers {
+        let answered = tokio::time::timeout(COMMAND_DEADLINE, answer.answer()).await;
+        timings.observe(TmuxClient::Control, name, sent.elapsed());
+        if let Ok(answer) = answered {
             outputs.push(answer?);
         } else {
             client.abandon();
@@ -647,12 +666,16 @@ async fn each_by_control(
 
 /// Sends each `;`-separated command as its own line (one line, one
 /// answer) and joins their outputs.
-async fn run_by_control(client: &ControlClient, words: &[&str]) -> Result<String, ControlError> {
+async fn run_by_control(
+    client: &ControlClient,
+    words: &[&str],
+    timings: &TmuxTimings,
+) -> Result<String, ControlError> {
     let commands: Vec<Vec<&str>> = words
         .split(|word| *word == ";")
         .map(<[&str]>::to_vec)
         .collect();
-    Ok(each_by_control(client, &commands).await?.concat())
+    Ok(each_by_control(client, &commands, timings).await?.concat())
 }
 
 fn utf8_words(args: &[OsString]) -> Option<Vec<&str>> {

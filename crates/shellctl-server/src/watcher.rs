@@ -124,8 +124,11 @@ impl JobWatcher {
     }
 
     /// Stops watching a job directory (when it ended or was deleted).
-    /// Dropping its channel wakes its waiters.
-    pub fn unwatch(&self, job_dir: &Path) {
+    /// Dropping its channel wakes its waiters. Returns whether it was
+    /// watched: of concurrent calls, exactly one gets `true`, so the
+    /// first sighting of a job's end is known (its duration is observed
+    /// then, once).
+    pub fn unwatch(&self, job_dir: &Path) -> bool {
         let removed = lock(&self.channels).remove(job_dir).is_some();
         if removed {
             // Fails when the directory is already gone, which removed the
@@ -134,6 +137,7 @@ impl JobWatcher {
                 tracing::debug!(dir = %job_dir.display(), "unwatch: {err}");
             }
         }
+        removed
     }
 
     /// A receiver that changes whenever something in `job_dir` does; `None`

@@ -104,6 +104,9 @@ pub enum ClientCommand {
     /// Print a job's output from an offset within a byte budget: head and
     /// tail kept, error lines from the middle kept, every cut marked.
     Digest(DigestArgs),
+    /// Print the server's metrics in the Prometheus text format (what a
+    /// Prometheus server scrapes from `/metrics`).
+    Metrics(ClientArgs),
     /// Print the jobs' lifecycle events (created, running, exited, …) as
     /// they happen, one JSON line each, until interrupted.
     ///
@@ -639,6 +642,20 @@ pub struct ServeArgs {
     /// alone.
     #[arg(long, value_enum, default_value_t = CgroupsArg::Auto)]
     pub cgroups: CgroupsArg,
+    /// How log lines on stderr look: `text`, one human-readable line each,
+    /// or `json`, one JSON object per line (`timestamp`, `level`,
+    /// `fields`, `target`) for a log collector. `RUST_LOG` sets the level.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Values of `serve --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Values of `serve --cgroups`.

@@ -2,7 +2,8 @@
 //! compact JSON (or, with `--follow`, the job's output as text until the
 //! job ends; Ctrl-C then terminates the job; `screen` prints the screen as
 //! text unless asked for JSON; `events` prints one JSON line per lifecycle
-//! event until Ctrl-C).
+//! event until Ctrl-C; `metrics` prints the server's Prometheus text as
+//! sent).
 
 use crate::cli::{
     ClientArgs, ClientCommand, DigestArgs, EventsArgs, RunArgs, ScreenArgs, WaitArgs, WaitForArgs,
@@ -150,6 +151,13 @@ async fn dispatch(command: ClientCommand) -> anyhow::Result<u8> {
         ),
         ClientCommand::Digest(args) => digest(args).await,
         ClientCommand::Events(args) => events(args).await,
+        ClientCommand::Metrics(args) => {
+            let text = client(&args)?.metrics().await?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+            Ok(0)
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! - [`cli`]: the command-line syntax (clap types);
 //! - [`client_cmd`]: the client commands (`health`, `run`, `wait`, `input`,
 //!   `tail`, `status`, `list`, `terminate`, `delete`, `screen`, `keys`,
-//!   `signal`, `resize`, `detail`, `wait-for`, `search`, `digest`, `events`);
+//!   `signal`, `resize`, `detail`, `wait-for`, `search`, `digest`, `events`,
+//!   `metrics`);
 //! - [`mcp`]: `shellctl mcp`, the MCP server over stdio;
 //! - [`doctor`]: `shellctl doctor`, the checks of this machine (in
 //!   `shellctl_server::doctor`), printed;
@@ -14,7 +15,9 @@
 //! - [`internal`]: the job-side commands the server starts through tmux
 //!   (`job-runner`, the pipe-side form of `sanitize-pty`);
 //! - [`exit`]: every exit code, and the one function that turns an outcome
-//!   into the process's exit code.
+//!   into the process's exit code;
+//! - [`logging`]: the log subscriber of `serve` and `mcp` (text or JSON
+//!   lines on stderr).
 
 mod attach;
 mod cli;
@@ -23,6 +26,7 @@ mod doctor;
 mod exit;
 mod internal;
 mod local;
+mod logging;
 mod mcp;
 mod serve;
 

@@ -64,14 +64,11 @@ pub fn run(base_url: Option<String>, auth_token: Option<String>) -> anyhow::Resu
 /// Sends rmcp's own diagnostics to stderr (warnings unless `RUST_LOG` says
 /// otherwise), never to stdout.
 fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+    crate::logging::init(crate::logging::Logging {
+        format: crate::cli::LogFormat::Text,
+        default_level: "warn",
+        ansi_on_terminal: false,
+    });
 }
 
 /// One line of this command's own log, on stderr.

@@ -5,22 +5,21 @@
 
 use crate::cli::{CgroupsArg, ServeArgs, TmuxClientArg};
 use crate::exit::UsageError;
+use crate::logging::{self, Logging};
 use anyhow::Context;
 use shellctl_job::StateLayout;
 use shellctl_server::{JobGuards, ServeConfig, TmuxClientMode};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Runs the job server with `args` (logging to stderr as `RUST_LOG` says).
+/// Runs the job server with `args` (logging to stderr as `RUST_LOG` says,
+/// in the `--log-format`).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(Logging {
+        format: args.log_format,
+        default_level: "info",
+        ansi_on_terminal: true,
+    });
     let config = config(args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(shellctl_server::serve(config))?;

@@ -160,6 +160,8 @@ impl Service {
         job_id: JobId,
         request: WaitForRequest,
     ) -> Result<WaitForResult, ServiceError> {
+        // Counted until this returns, or its request is dropped.
+        let _waiter = self.metrics.waiter();
         let conditions = request.conditions();
         let mut matcher = match &request.pattern {
             Some(pattern) if conditions.contains(&WaitUntil::Match) => {
@@ -382,6 +384,7 @@ impl Service {
         let window =
             run_blocking(move || shellctl_term::read_window(&path, offset, limit as usize))
                 .await??;
+        self.metrics.output_served(window.output.len());
         Ok(WaitForResult {
             result: job_result(&record, &log, window),
             reason,

@@ -175,7 +175,11 @@ impl Service {
         self.wait_for_marker(&job_dir, PIPE_READY, Instant::now() + START_DEADLINE)
             .await
             .map_err(|()| "the output pipe did not start".to_owned())?;
+        // The job's clock starts before its runner is let go: a job that
+        // ends at once may be seen ending before the gate call returns.
+        self.metrics.job_launching(job_id);
         self.open_gate(&job_dir).await?;
+        self.metrics.job_started();
         self.db(move |store| store.mark_running(job_id, &now_timestamp()))
             .await
             .map_err(|e| e.to_string())?;
@@ -268,6 +272,7 @@ impl Service {
         let path = log.clone();
         let window =
             run_blocking(move || shellctl_term::tail_window(&path, limit as usize)).await??;
+        self.metrics.output_served(window.output.len());
         Ok(super::waiting::job_result(&record, &log, window))
     }
 
@@ -380,6 +385,8 @@ impl Service {
         if let Err(err) = self.tmux.kill_session(job_id).await {
             tracing::warn!(%job_id, "killing the session of a removed job: {err}");
         }
+        // A job removed without being seen ending (its row went first).
+        self.metrics.job_forgotten(job_id);
         let job_dir = self.job_dir(job_id);
         let watcher = Arc::clone(&self.watcher);
         let store = Arc::clone(&self.store);

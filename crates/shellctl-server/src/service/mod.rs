@@ -31,6 +31,7 @@ mod supervision;
 mod terminal;
 mod waiting;
 
+use crate::metrics::Metrics;
 use crate::tmux::{Tmux, TmuxClientMode, TmuxError};
 use crate::watcher::{DatabaseWatcher, JobWatcher};
 use shellctl_job::lifecycle::{Ending, SettleError, commit_recorded_exit};
@@ -176,6 +177,8 @@ pub struct Service {
     event_feed: watch::Sender<u64>,
     /// How jobs are contained on this host.
     containment: Arc<guards::Containment>,
+    /// The metrics at `/metrics`.
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -198,10 +201,12 @@ impl Service {
             },
         )
         .await??;
+        let metrics = Arc::new(Metrics::new());
         let tmux = Tmux::new(
             config.layout.tmux_socket(),
             config.shellctl_bin.clone(),
             config.tmux_client,
+            metrics.tmux(),
         );
         tmux.ensure_server().await?;
         let (marker_tx, marker_rx) = mpsc::channel(crate::watcher::MARKER_BACKLOG);
@@ -218,6 +223,7 @@ impl Service {
             database_watcher,
             event_feed: watch::Sender::new(0),
             containment: Arc::new(containment),
+            metrics,
             shutdown,
         });
         service.reconcile().await?;
@@ -226,6 +232,20 @@ impl Service {
 
     fn job_dir(&self, job_id: JobId) -> JobDir {
         JobDir::open(self.config.layout.job_dir(job_id))
+    }
+
+    /// The server's metrics (for the HTTP layer's request counts).
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// `GET /metrics`: every metric as Prometheus text, with the job
+    /// counts per status read in one query on a blocking thread.
+    pub async fn metrics_text(&self) -> Result<String, ServiceError> {
+        let counts = self.db(Store::count_by_status).await?;
+        self.metrics
+            .render(&counts)
+            .map_err(|err| ServiceError::Internal(format!("encoding the metrics: {err}")))
     }
 
     /// Runs `work` with the store on a blocking thread.
@@ -266,6 +286,7 @@ impl Service {
     ) -> Result<(JobRecord, T), ServiceError> {
         let store = Arc::clone(&self.store);
         let watcher = Arc::clone(&self.watcher);
+        let metrics = Arc::clone(&self.metrics);
         let job_dir = self.job_dir(job_id);
         run_blocking(move || -> Result<(JobRecord, T), ServiceError> {
             let not_found = || ServiceError::JobNotFound(job_id.to_string());
@@ -274,7 +295,7 @@ impl Service {
                 record = store.get(job_id)?.ok_or_else(not_found)?;
             }
             if record.status.is_terminal() {
-                watcher.unwatch(job_dir.path());
+                seen_ended(&watcher, &metrics, &job_dir, &record);
             }
             Ok((record, also(&job_dir)))
         })
@@ -300,14 +321,30 @@ impl Service {
         // say ended only once they are gone too.
         self.end_processes(job_id, false).await;
         let watcher = Arc::clone(&self.watcher);
+        let metrics = Arc::clone(&self.metrics);
         let job_dir = self.job_dir(job_id);
         self.db(move |store| {
             let ended = store.settle(job_id, ending, &now_timestamp())?;
             // Unwatching closes the waiters' channels, which wakes them.
-            watcher.unwatch(job_dir.path());
+            match store.get(job_id) {
+                Ok(Some(record)) => seen_ended(&watcher, &metrics, &job_dir, &record),
+                // The job's duration goes unobserved; the end stands.
+                Ok(None) | Err(_) => {
+                    watcher.unwatch(job_dir.path());
+                }
+            }
             Ok(ended)
         })
         .await
+    }
+}
+
+/// A job seen ended (`record` is terminal): releases its watch, which
+/// wakes its waiters; the first release (of a job this server watched)
+/// observes the job's duration, so each job is observed once.
+fn seen_ended(watcher: &JobWatcher, metrics: &Metrics, job_dir: &JobDir, record: &JobRecord) {
+    if watcher.unwatch(job_dir.path()) {
+        metrics.job_ended(record);
     }
 }
 

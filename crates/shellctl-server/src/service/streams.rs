@@ -19,6 +19,7 @@
 use super::commands::status_view;
 use super::waiting::{FALLBACK_TICK, JobChanges};
 use super::{Service, ServiceError, run_blocking};
+use crate::metrics::{InFlight, StreamKind};
 use shellctl_job::JobRecord;
 use shellctl_job::files::OUTPUT;
 use shellctl_proto::streams::MAX_CHUNK_BYTES;
@@ -80,6 +81,9 @@ pub struct JobStream {
     /// The job had ended and its output was all read before the offset the
     /// stream opened at: nothing is left to send.
     complete_at_open: bool,
+    /// Counts the stream as open until it is dropped (the client went
+    /// away, the stream ended, or the server shut down).
+    _open: InFlight,
 }
 
 impl Service {
@@ -121,6 +125,7 @@ impl Service {
             ended: None,
             finished: false,
             complete_at_open: record.status.is_terminal() && offset == size && pipe_done,
+            _open: self.metrics.stream(StreamKind::Job),
         })
     }
 
@@ -145,6 +150,7 @@ impl Service {
             feed,
             shutdown: self.shutdown.clone(),
             failed: false,
+            _open: self.metrics.stream(StreamKind::Lifecycle),
         })
     }
 
@@ -257,6 +263,7 @@ impl JobStream {
                 .await??;
                 if window.offset > offset {
                     self.offset = window.offset;
+                    self.service.metrics.output_served(window.output.len());
                     let chunk = OutputChunk {
                         offset,
                         text: window.output,
@@ -318,6 +325,8 @@ pub struct LifecycleStream {
     feed: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
     failed: bool,
+    /// Counts the stream as open until it is dropped.
+    _open: InFlight,
 }
 
 impl LifecycleStream {

@@ -180,16 +180,14 @@ impl Service {
     /// is a creation in flight (its watch comes before its row).
     async fn release_ended_watches(&self) -> Result<(), ServiceError> {
         let watcher = Arc::clone(&self.watcher);
+        let metrics = Arc::clone(&self.metrics);
         let store = Arc::clone(&self.store);
         run_blocking(move || -> Result<(), ServiceError> {
             for dir in watcher.watched() {
                 let job_id = dir.file_name().and_then(|n| n.to_str()).map(JobId::parse);
                 let Some(Ok(job_id)) = job_id else { continue };
-                if store
-                    .get(job_id)?
-                    .is_some_and(|row| row.status.is_terminal())
-                {
-                    watcher.unwatch(&dir);
+                if let Some(row) = store.get(job_id)?.filter(|row| row.status.is_terminal()) {
+                    super::seen_ended(&watcher, &metrics, &JobDir::open(&dir), &row);
                 }
             }
             Ok(())

@@ -168,6 +168,8 @@ impl Service {
             limit,
             idle_flush,
         } = window;
+        // Counted until this returns, or its request is dropped.
+        let _waiter = self.metrics.waiter();
         let job_dir = self.job_dir(job_id);
         let log = job_dir.file(OUTPUT);
         let deadline = Instant::now() + timeout;
@@ -224,6 +226,7 @@ impl Service {
                 let window =
                     run_blocking(move || shellctl_term::read_window(&path, offset, limit as usize))
                         .await??;
+                self.metrics.output_served(window.output.len());
                 return Ok(job_result(&record, &log, window));
             }
             known = Some(record);
