@@ -1,5 +1,6 @@
-//! The hidden `shellctl job-runner` command, driven directly through its
-//! job directory and start gate.
+//! The job runner (`shellctl-job job-runner`, and the same command line of
+//! the full `shellctl`), driven directly through its job directory and
+//! start gate.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use shellctl_job::{JobDir, JobSpec};
@@ -11,6 +12,15 @@ use std::process::Command;
 /// exit code and the runner's stdout up to its sync sequence (the runner
 /// prints nothing else of its own).
 fn run(script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
+    run_with(LEAN, script, cwd, env)
+}
+
+/// The lean job-side binary the server starts, and the full one it falls
+/// back to.
+const LEAN: &str = env!("CARGO_BIN_EXE_shellctl-job");
+const FULL: &str = env!("CARGO_BIN_EXE_shellctl");
+
+fn run_with(binary: &str, script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
     let root = tempfile::tempdir().unwrap();
     let dir = JobDir::create(root.path().join("job")).unwrap();
     let env: BTreeMap<String, String> = env
@@ -26,7 +36,7 @@ fn run(script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
         },
     )
     .unwrap();
-    let mut runner = Command::new(env!("CARGO_BIN_EXE_shellctl"))
+    let mut runner = Command::new(binary)
         .arg("job-runner")
         .arg("--job-dir")
         .arg(dir.path())
@@ -53,11 +63,14 @@ fn run(script: &str, cwd: &str, env: &[(&str, &str)]) -> (i32, String) {
 
 #[test]
 fn exit_codes_of_the_script_and_of_failures_to_start_it() {
-    assert_eq!(run("exit 9", "/", &[]), (9, String::new()));
-    assert_eq!(run("echo out", "/tmp", &[]), (0, "out\n".into()));
-    assert_eq!(run("true", "/no/such/dir", &[]).0, 111);
-    assert_eq!(run("#!/no/such/interpreter\n", "/", &[]).0, 127);
-    assert_eq!(run("kill -KILL $$", "/", &[]).0, 137);
+    for binary in [LEAN, FULL] {
+        let run = |script, cwd| run_with(binary, script, cwd, &[]);
+        assert_eq!(run("exit 9", "/"), (9, String::new()), "{binary}");
+        assert_eq!(run("echo out", "/tmp"), (0, "out\n".into()), "{binary}");
+        assert_eq!(run("true", "/no/such/dir").0, 111, "{binary}");
+        assert_eq!(run("#!/no/such/interpreter\n", "/").0, 127, "{binary}");
+        assert_eq!(run("kill -KILL $$", "/").0, 137, "{binary}");
+    }
 }
 
 #[test]

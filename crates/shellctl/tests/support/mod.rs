@@ -64,7 +64,13 @@ impl TestServer {
 
     /// A server on an existing root (to restart after a crash).
     pub fn spawn_in(root: &Path, options: Options) -> TestServer {
-        let mut command = Command::new(BIN);
+        Self::spawn_binary(Path::new(BIN), root, options)
+    }
+
+    /// A server run from `binary` (a copy of `shellctl` elsewhere) on an
+    /// existing root.
+    pub fn spawn_binary(binary: &Path, root: &Path, options: Options) -> TestServer {
+        let mut command = Command::new(binary);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
             .arg(root.join("state"))
