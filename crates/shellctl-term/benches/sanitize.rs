@@ -52,6 +52,26 @@ fn plain_lines() -> Vec<u8> {
     out
 }
 
+/// Plain ASCII text as a pipe or a file holds it: lines of printable ASCII
+/// (0 to 120 characters, pseudo-random but the same on every run) ending in
+/// `\n` alone.
+fn plain_ascii() -> Vec<u8> {
+    let mut out = Vec::with_capacity(TOTAL_BYTES + 128);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    while out.len() < TOTAL_BYTES {
+        let len = next() % 121;
+        out.extend((0..len).map(|_| b' ' + (next() % 95) as u8));
+        out.push(b'\n');
+    }
+    out
+}
+
 /// A progress bar redrawn with carriage returns.
 fn progress_bar() -> Vec<u8> {
     let mut out = Vec::with_capacity(TOTAL_BYTES + 128);
@@ -82,6 +102,7 @@ fn bench(c: &mut Criterion) {
     for (name, data) in [
         ("coloured_log", coloured_log()),
         ("plain_lines", plain_lines()),
+        ("plain_ascii", plain_ascii()),
         ("progress_bar", progress_bar()),
     ] {
         group.throughput(Throughput::Bytes(data.len() as u64));

@@ -111,11 +111,11 @@ where
         let step = match next {
             Ok(Ok(chunk)) => {
                 last_chunk = Instant::now();
-                let text = sanitizer.feed(&chunk);
+                sanitizer.feed_into(&chunk, &mut log.unwritten);
                 let syncs = sanitizer.take_sync_marks();
                 // A sync mark promises that everything before it is in the
                 // log, so it never waits for coalescing.
-                log.add(&text, syncs > 0).map(|()| {
+                log.settle(syncs > 0).map(|()| {
                     for _ in 0..syncs {
                         on_sync();
                     }
@@ -187,6 +187,12 @@ impl<'w, W: Write> CoalescingWriter<'w, W> {
     /// Adds `text`; writes everything gathered if `now` or if due.
     fn add(&mut self, text: &str, now: bool) -> io::Result<()> {
         self.unwritten.push_str(text);
+        self.settle(now)
+    }
+
+    /// Writes everything gathered (including text appended to `unwritten`
+    /// directly) if `now` or if due.
+    fn settle(&mut self, now: bool) -> io::Result<()> {
         let due = self.due().is_some_and(|at| Instant::now() >= at);
         if now || due { self.write_out() } else { Ok(()) }
     }

@@ -142,23 +142,15 @@ impl PtySanitizer {
             self.parser.advance(&mut sink, whole);
             return;
         }
+        // `valid` is the longest valid UTF-8 stretch of `whole` starting at
+        // `valid_start`, found once and sliced as the fast path moves along
+        // it (every position the fast path stops at is a character
+        // boundary), so each byte is validated once.
+        let mut valid = "";
+        let mut valid_start = 0;
         let mut at = 0;
         while at < whole.len() {
-            if self.ground {
-                at += self.line.ground_text(&whole[at..], out);
-                if at == whole.len() {
-                    break;
-                }
-                if let Some(csi) = PlainCsi::parse(&whole[at..]) {
-                    self.line.csi(csi.action, csi.first);
-                    at += csi.len;
-                    continue;
-                }
-                // An ESC starting anything else (or, never in practice, a
-                // character the fast path cannot decide): the state
-                // machine takes over until it is back in its ground state.
-                self.ground = false;
-            } else {
+            if !self.ground {
                 let mut sink = Sink::new(&mut self.line, out, &mut self.sync_marks);
                 let used = self.parser.advance_until_terminated(&mut sink, &whole[at..]);
                 at += used;
@@ -169,6 +161,45 @@ impl PtySanitizer {
                 if sink.back_in_ground && (used == 0 || whole[at - 1] != ESC) {
                     self.ground = true;
                 }
+                continue;
+            }
+            if at >= valid_start + valid.len() {
+                valid_start = at;
+                valid = "";
+                valid = match std::str::from_utf8(&whole[at..]) {
+                    Ok(text) => text,
+                    Err(err) if err.valid_up_to() > 0 => {
+                        std::str::from_utf8(&whole[at..at + err.valid_up_to()]).unwrap_or_default()
+                    }
+                    // A maximal invalid sequence: one U+FFFD, as vte prints.
+                    Err(err) => {
+                        if let Some(len) = err.error_len() {
+                            self.line.put(REPLACEMENT, out);
+                            at += len;
+                        } else {
+                            // A character cut off by the end, which `feed`
+                            // holds back, so never: vte would keep it.
+                            self.ground = false;
+                        }
+                        continue;
+                    }
+                };
+            }
+            let text = valid.get(at - valid_start..).unwrap_or_default();
+            at += self.line.ground_text(text, out);
+            if at < whole.len() && whole[at] == ESC {
+                if let Some(csi) = PlainCsi::parse(&whole[at..]) {
+                    self.line.csi(csi.action, csi.first);
+                    at += csi.len;
+                } else {
+                    // An ESC starting anything else: the state machine
+                    // takes over until it is back in its ground state.
+                    self.ground = false;
+                }
+            } else if at < valid_start + valid.len() {
+                // The fast path stopped inside valid text, which it never
+                // does; the state machine is right for anything.
+                self.ground = false;
             }
         }
     }
@@ -339,6 +370,11 @@ impl LineModel {
     /// Appends the line's text that the log lacks, then starts a new line.
     fn commit(&mut self, out: &mut String) {
         self.append_unlogged(out);
+        self.reset();
+    }
+
+    /// Starts a new, empty line.
+    fn reset(&mut self) {
         self.text.clear();
         self.text_chars = 0;
         self.grid.clear();
@@ -425,19 +461,42 @@ impl LineModel {
         }
     }
 
-    /// The fast path: takes `bytes` in the parser's ground state up to the
-    /// next ESC, with the effect `vte` would have, and returns how many it
-    /// took. Runs of printable ASCII go in whole.
-    fn ground_text(&mut self, bytes: &[u8], out: &mut String) -> usize {
+    /// The fast path: takes `text` in the parser's ground state up to the
+    /// next ESC, with the effect `vte` would have, and returns how many
+    /// bytes it took. Runs of printable ASCII go in whole.
+    fn ground_text(&mut self, text: &str, out: &mut String) -> usize {
+        let bytes = text.as_bytes();
         let mut at = 0;
         while at < bytes.len() {
             let run = printable_ascii_len(&bytes[at..]);
             if run > 0 {
-                // Printable ASCII is valid UTF-8, so this never fails.
-                if let Ok(text) = std::str::from_utf8(&bytes[at..at + run]) {
-                    self.put_ascii(text, out);
-                }
+                let ascii = text.get(at..at + run).unwrap_or_default();
                 at += run;
+                // The run ends the line (`\n` or a PTY's `\r\n`) and is
+                // appended: the whole line goes out without a detour
+                // through the line buffer.
+                let newline = match bytes.get(at..at + 2) {
+                    Some([b'\n', ..]) => 1,
+                    Some(b"\r\n") => 2,
+                    _ => usize::from(bytes.get(at) == Some(&b'\n')),
+                };
+                if newline > 0 && self.appends_whole(run) {
+                    out.push_str(&self.text);
+                    out.push_str(ascii);
+                    out.push('\n');
+                    self.reset();
+                    at += newline;
+                    if newline == 1 {
+                        // Text with lone `\n`s (not a PTY's `\r\n`): the
+                        // lines that follow may be as plain, and then they
+                        // are their own sanitized text.
+                        let lines = plain_lines_len(&bytes[at..]);
+                        out.push_str(text.get(at..at + lines).unwrap_or_default());
+                        at += lines;
+                    }
+                } else {
+                    self.put_ascii(ascii, out);
+                }
                 continue;
             }
             match bytes[at] {
@@ -447,22 +506,25 @@ impl LineModel {
                     self.execute(byte, out);
                     at += 1;
                 }
-                _ => match decode_first(&bytes[at..]) {
-                    Decoded::Char(c, len) => {
-                        self.print(c, out);
-                        at += len;
-                    }
-                    Decoded::Invalid(len) => {
-                        self.put(REPLACEMENT, out);
-                        at += len;
-                    }
-                    // `feed` holds a cut-off character back, so this does
-                    // not happen; the state machine would keep it pending.
-                    Decoded::CutOff => return at,
-                },
+                _ => {
+                    let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else {
+                        return at;
+                    };
+                    self.print(c, out);
+                    at += c.len_utf8();
+                }
             }
         }
         at
+    }
+
+    /// Whether `cells` more cells written at the cursor only append to the
+    /// line as it stands, all of which the log still lacks.
+    fn appends_whole(&self, cells: usize) -> bool {
+        !self.in_grid
+            && self.cursor == self.text_chars
+            && self.emitted.is_empty()
+            && self.text_chars + cells <= MAX_LINE_CELLS
     }
 
     /// Writes printable ASCII (one cell per byte) at the cursor.
@@ -565,17 +627,63 @@ impl PlainCsi {
     }
 }
 
-/// Length of the run of printable ASCII (0x20 to 0x7E) that starts `bytes`,
-/// found eight bytes at a time.
+/// Length of the run of printable ASCII (0x20 to 0x7E) that starts `bytes`:
+/// eight bytes at a time for the first 32 (most runs between escape
+/// sequences are short), then 32 at a time while none stands out (a loop
+/// the compiler turns into SIMD compares), then eight at a time again to
+/// find the first that does.
 fn printable_ascii_len(bytes: &[u8]) -> usize {
+    let head = printable_ascii_len_by_words(&bytes[..bytes.len().min(32)]);
+    if head < 32 {
+        return head;
+    }
+    let (blocks, _) = bytes[32..].as_chunks::<32>();
+    let mut at = 32;
+    for block in blocks {
+        if block.iter().fold(false, |any, &b| any | !is_printable_ascii(b)) {
+            break;
+        }
+        at += 32;
+    }
+    at + printable_ascii_len_by_words(&bytes[at..])
+}
+
+fn is_printable_ascii(byte: u8) -> bool {
+    byte.wrapping_sub(0x20) < 0x5f
+}
+
+/// Length of the run of whole lines at the start of `bytes` that are only
+/// printable ASCII, each ending in `\n`: written on a fresh line, such lines
+/// come out exactly as they went in. At most [`MAX_LINE_CELLS`] bytes, so no
+/// line among them reaches the length limit.
+fn plain_lines_len(bytes: &[u8]) -> usize {
+    let window = &bytes[..bytes.len().min(MAX_LINE_CELLS)];
+    let (blocks, _) = window.as_chunks::<32>();
+    let mut clean = 0;
+    for block in blocks {
+        if block
+            .iter()
+            .fold(false, |any, &b| any | !(is_printable_ascii(b) || b == b'\n'))
+        {
+            break;
+        }
+        clean += 32;
+    }
+    clean += window[clean..]
+        .iter()
+        .position(|&b| !(is_printable_ascii(b) || b == b'\n'))
+        .unwrap_or(window.len() - clean);
+    memchr::memrchr(b'\n', &window[..clean]).map_or(0, |last| last + 1)
+}
+
+/// [`printable_ascii_len`] eight bytes at a time.
+fn printable_ascii_len_by_words(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
+    let (words, tail) = bytes.as_chunks::<8>();
     let mut at = 0;
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        let w = u64::from_le_bytes(le);
+    for word in words {
+        let w = u64::from_le_bytes(*word);
         // The high bit of a byte below 0x20, and of one above 0x7E. A borrow
         // or carry can flag a byte above the first flagged one, never below
         // it, so the lowest flag is exact.
@@ -587,38 +695,10 @@ fn printable_ascii_len(bytes: &[u8]) -> usize {
         }
         at += 8;
     }
-    at + words
-        .remainder()
+    at + tail
         .iter()
-        .position(|&b| !(0x20..0x7f).contains(&b))
-        .unwrap_or(words.remainder().len())
-}
-
-/// The first character of `bytes`, decoded as `vte` decodes text.
-enum Decoded {
-    /// A valid character and its length in bytes.
-    Char(char, usize),
-    /// A maximal invalid subsequence of this many bytes (one U+FFFD).
-    Invalid(usize),
-    /// A valid start cut off by the end of `bytes`.
-    CutOff,
-}
-
-fn decode_first(bytes: &[u8]) -> Decoded {
-    let window = &bytes[..bytes.len().min(4)];
-    let valid = match std::str::from_utf8(window) {
-        Ok(text) => text,
-        Err(err) if err.valid_up_to() > 0 => {
-            std::str::from_utf8(&window[..err.valid_up_to()]).unwrap_or_default()
-        }
-        Err(err) => {
-            return err.error_len().map_or(Decoded::CutOff, Decoded::Invalid);
-        }
-    };
-    valid
-        .chars()
-        .next()
-        .map_or(Decoded::CutOff, |c| Decoded::Char(c, c.len_utf8()))
+        .position(|&b| !is_printable_ascii(b))
+        .unwrap_or(tail.len())
 }
 
 /// The `vte` performer for one feed: applies actions to the line model and
