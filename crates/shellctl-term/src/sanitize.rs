@@ -184,8 +184,13 @@ impl PtySanitizer {
                 // The byte that ended the parser's run: after a dispatch it
                 // is the final byte and the parser is in ground; after text
                 // it is an ESC the parser has just taken (so it is not), or
-                // the text ran to the end of an invalid sequence (so it is).
-                if sink.back_in_ground && (used == 0 || whole[at - 1] != ESC) {
+                // the text ran to the end of an invalid sequence (so it is),
+                // or to the end of the feed. There the feed may end in the
+                // start of a character that the next byte, held back as cut
+                // off itself, will show to be invalid (`\xc2` `\xc2`): the
+                // parser keeps that start pending, so it stays in charge.
+                let pending = at == whole.len() && cut_off_char_len(whole) > 0;
+                if sink.back_in_ground && (used == 0 || whole[at - 1] != ESC) && !pending {
                     self.ground = true;
                 }
                 continue;
@@ -1091,6 +1096,11 @@ mod tests {
         b"\xf4\x90\x80\x80",
         b"\xc2\x85",
         b"\xc2\xa0",
+        b"\xc2",
+        b"\xe4",
+        b"\xf0",
+        b"\xc2\xc2",
+        b"\x1b\x7f\x1a",
         "\u{4f60}\u{597d}".as_bytes(),
         "\u{1F642}".as_bytes(),
         "\u{e9}t\u{e9}".as_bytes(),
