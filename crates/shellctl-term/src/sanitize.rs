@@ -179,7 +179,9 @@ impl PtySanitizer {
         while at < whole.len() {
             if !self.ground {
                 let mut sink = Sink::new(&mut self.line, out, &mut self.sync_marks);
-                let used = self.parser.advance_until_terminated(&mut sink, &whole[at..]);
+                let used = self
+                    .parser
+                    .advance_until_terminated(&mut sink, &whole[at..]);
                 at += used;
                 // The byte that ended the parser's run: after a dispatch it
                 // is the final byte and the parser is in ground; after text
@@ -656,7 +658,9 @@ impl PlainCsi {
         {
             match byte {
                 b'0'..=b'9' if in_first => {
-                    first = first.saturating_mul(10).saturating_add(u16::from(byte - b'0'));
+                    first = first
+                        .saturating_mul(10)
+                        .saturating_add(u16::from(byte - b'0'));
                 }
                 b'0'..=b'9' => {}
                 b';' => in_first = false,
@@ -687,7 +691,10 @@ fn printable_ascii_len(bytes: &[u8]) -> usize {
     let (blocks, _) = bytes[32..].as_chunks::<32>();
     let mut at = 32;
     for block in blocks {
-        if block.iter().fold(false, |any, &b| any | !is_printable_ascii(b)) {
+        if block
+            .iter()
+            .fold(false, |any, &b| any | !is_printable_ascii(b))
+        {
             break;
         }
         at += 32;
@@ -708,10 +715,9 @@ fn plain_lines_len(bytes: &[u8]) -> usize {
     let (blocks, _) = window.as_chunks::<32>();
     let mut clean = 0;
     for block in blocks {
-        if block
-            .iter()
-            .fold(false, |any, &b| any | !(is_printable_ascii(b) || b == b'\n'))
-        {
+        if block.iter().fold(false, |any, &b| {
+            any | !(is_printable_ascii(b) || b == b'\n')
+        }) {
             break;
         }
         clean += 32;
@@ -1017,7 +1023,17 @@ mod tests {
         }
 
         fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
+            let n = u64::try_from(n).unwrap_or(u64::MAX);
+            usize::try_from(self.next() % n).unwrap_or_default()
+        }
+
+        fn byte(&mut self) -> u8 {
+            self.next().to_le_bytes()[0]
+        }
+
+        /// A byte from `low` up to (not including) `low + span`.
+        fn byte_in(&mut self, low: u8, span: u8) -> u8 {
+            low + self.byte() % span
         }
 
         fn pick<'a>(&mut self, items: &[&'a [u8]]) -> &'a [u8] {
@@ -1123,10 +1139,10 @@ mod tests {
                     } else {
                         rng.below(20)
                     };
-                    data.extend((0..len).map(|_| b' ' + rng.below(95) as u8));
+                    data.extend((0..len).map(|_| rng.byte_in(b' ', 95)));
                 }
-                8 => data.extend((0..rng.below(6)).map(|_| rng.next() as u8)),
-                _ => data.extend((0..rng.below(6)).map(|_| 0x80 + rng.below(0x80) as u8)),
+                8 => data.extend((0..rng.below(6)).map(|_| rng.byte())),
+                _ => data.extend((0..rng.below(6)).map(|_| rng.byte_in(0x80, 0x80))),
             }
         }
         data
@@ -1152,7 +1168,11 @@ mod tests {
                 slow.feed(chunk),
                 "case {case} step {step}: feeding {chunk:?} of {data:?}"
             );
-            assert_eq!(fast.take_sync_marks(), slow.take_sync_marks(), "case {case}");
+            assert_eq!(
+                fast.take_sync_marks(),
+                slow.take_sync_marks(),
+                "case {case}"
+            );
             assert_eq!(
                 fast.has_pending_partial(),
                 slow.has_pending_partial(),
@@ -1167,8 +1187,16 @@ mod tests {
             }
             step += 1;
         }
-        assert_eq!(fast.finish(), slow.finish(), "case {case}: finishing {data:?}");
-        assert_eq!(fast.take_sync_marks(), slow.take_sync_marks(), "case {case}");
+        assert_eq!(
+            fast.finish(),
+            slow.finish(),
+            "case {case}: finishing {data:?}"
+        );
+        assert_eq!(
+            fast.take_sync_marks(),
+            slow.take_sync_marks(),
+            "case {case}"
+        );
     }
 
     #[test]
@@ -1189,7 +1217,7 @@ mod tests {
             let mut data = vec![b'x'; MAX_LINE_CELLS - 40 + rng.below(80)];
             for _ in 0..20 {
                 data.extend_from_slice(rng.pick(PIECES));
-                data.extend((0..rng.below(60)).map(|_| b'a' + rng.below(26) as u8));
+                data.extend((0..rng.below(60)).map(|_| rng.byte_in(b'a', 26)));
             }
             if case % 3 == 0 {
                 data.extend(vec![b'y'; MAX_LINE_CELLS + 5]);
