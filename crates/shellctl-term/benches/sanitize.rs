@@ -87,6 +87,32 @@ fn progress_bar() -> Vec<u8> {
     out
 }
 
+/// A progress bar as tqdm draws it: returning with `\r` and writing over
+/// the old bar (no erase), in Unicode blocks.
+fn progress_overwrite() -> Vec<u8> {
+    let mut out = Vec::with_capacity(TOTAL_BYTES + 256);
+    let mut i = 0usize;
+    while out.len() < TOTAL_BYTES {
+        let pct = i % 101;
+        out.extend_from_slice(
+            format!(
+                "\r{pct:3}%|{:<30}| {pct}/100 [00:{:02}<00:{:02}, {}.{:02}it/s]",
+                "\u{2588}".repeat(pct * 30 / 100),
+                i % 60,
+                i * 7 % 60,
+                10 + i % 90,
+                i % 100
+            )
+            .as_bytes(),
+        );
+        if pct == 100 {
+            out.extend_from_slice(b"\r\n");
+        }
+        i += 1;
+    }
+    out
+}
+
 fn sanitize_in_chunks(data: &[u8]) -> usize {
     let mut sanitizer = PtySanitizer::new();
     let mut produced = 0;
@@ -104,6 +130,7 @@ fn bench(c: &mut Criterion) {
         ("plain_lines", plain_lines()),
         ("plain_ascii", plain_ascii()),
         ("progress_bar", progress_bar()),
+        ("progress_overwrite", progress_overwrite()),
     ] {
         group.throughput(Throughput::Bytes(data.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &data, |b, data| {

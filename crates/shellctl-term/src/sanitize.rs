@@ -352,6 +352,11 @@ impl LineModel {
             self.text_chars += 1;
             self.cursor += 1;
             self.dirty = true;
+        } else if self.in_grid && self.cursor < self.grid.len() {
+            // Overwriting a redrawn line (a progress bar after `\r`).
+            self.grid[self.cursor] = c;
+            self.cursor += 1;
+            self.dirty = true;
         } else {
             self.put_slow(c, out);
         }
@@ -576,24 +581,62 @@ impl LineModel {
             && self.text_chars + cells <= MAX_LINE_CELLS
     }
 
-    /// Writes printable ASCII (one cell per byte) at the cursor.
-    fn put_ascii(&mut self, mut text: &str, out: &mut String) {
-        while !text.is_empty() {
-            if self.in_grid || self.cursor != self.text_chars {
-                for c in text.chars() {
+    /// Writes printable ASCII (one cell per byte) at the cursor, with the
+    /// effect of [`put`](Self::put) for each character.
+    fn put_ascii(&mut self, mut run: &str, out: &mut String) {
+        while !run.is_empty() {
+            if self.in_grid {
+                // Overwrite the cells there are, then go on cell by cell.
+                let n = run.len().min(self.grid.len().saturating_sub(self.cursor));
+                let (now, rest) = run.split_at(n);
+                if n > 0 {
+                    let cells = &mut self.grid[self.cursor..self.cursor + n];
+                    for (cell, byte) in cells.iter_mut().zip(now.bytes()) {
+                        *cell = char::from(byte);
+                    }
+                    self.cursor += n;
+                    self.dirty = true;
+                }
+                for c in rest.chars() {
                     self.put(c, out);
                 }
                 return;
             }
-            if self.text_chars == MAX_LINE_CELLS {
+            if self.cursor == self.text_chars {
+                if self.text_chars == MAX_LINE_CELLS {
+                    self.commit(out);
+                }
+                let (now, rest) = run.split_at(run.len().min(MAX_LINE_CELLS - self.text_chars));
+                self.text.push_str(now);
+                self.text_chars += now.len();
+                self.cursor += now.len();
+                self.dirty = true;
+                run = rest;
+            } else if self.text.len() != self.text_chars {
+                // Writing behind the end of a line with wider characters:
+                // the grid takes it.
+                for c in run.chars() {
+                    self.put(c, out);
+                }
+                return;
+            } else if self.cursor < self.text_chars {
+                // An ASCII line stays text when ASCII overwrites it (a
+                // progress bar redrawn after `\r`).
+                let n = run.len().min(self.text_chars - self.cursor);
+                let (now, rest) = run.split_at(n);
+                self.text.replace_range(self.cursor..self.cursor + n, now);
+                self.cursor += n;
+                self.dirty = true;
+                run = rest;
+            } else if self.cursor >= MAX_LINE_CELLS {
                 self.commit(out);
+            } else {
+                // Past the end of an ASCII line: blanks up to the cursor,
+                // then the run is appended.
+                self.text
+                    .extend(std::iter::repeat_n(' ', self.cursor - self.text_chars));
+                self.text_chars = self.cursor;
             }
-            let (now, rest) = text.split_at(text.len().min(MAX_LINE_CELLS - self.text_chars));
-            self.text.push_str(now);
-            self.text_chars += now.len();
-            self.cursor += now.len();
-            self.dirty = true;
-            text = rest;
         }
     }
 
@@ -604,7 +647,11 @@ impl LineModel {
             0 if !self.in_grid => {
                 // Erasing to the end keeps the line appendable (the common
                 // `\r\x1b[K` redraw), so it stays text.
-                let byte = self.text.char_indices().nth(cursor).map_or(0, |(i, _)| i);
+                let byte = if self.text.len() == self.text_chars {
+                    cursor
+                } else {
+                    self.text.char_indices().nth(cursor).map_or(0, |(i, _)| i)
+                };
                 self.text.truncate(byte);
                 self.text_chars = cursor;
             }
@@ -1216,7 +1263,18 @@ mod tests {
             // cursor back into (or write past) the piece being filled.
             let mut data = vec![b'x'; MAX_LINE_CELLS - 40 + rng.below(80)];
             for _ in 0..20 {
-                data.extend_from_slice(rng.pick(PIECES));
+                if rng.below(2) == 0 {
+                    data.extend_from_slice(rng.pick(PIECES));
+                } else {
+                    // Moves that reach or cross the limit from near it.
+                    data.extend_from_slice(rng.pick(&[
+                        b"\x1b[20C",
+                        b"\x1b[100C",
+                        b"\x1b[30D",
+                        b"\r\x1b[1000000C",
+                        "\u{e9}".as_bytes(),
+                    ]));
+                }
                 data.extend((0..rng.below(60)).map(|_| rng.byte_in(b'a', 26)));
             }
             if case % 3 == 0 {
