@@ -314,9 +314,11 @@ fn cut_off_char_len(bytes: &[u8]) -> usize {
 /// been handed out as a partial line.
 ///
 /// Most lines are only ever appended to, so the cells live in a `String`
-/// (`text`) until something writes behind the end; then they move to a grid
-/// of characters (`grid`) for the rest of the line. Both buffers are reused
-/// from line to line.
+/// (`text`) until something writes behind the end. A line of ASCII (one
+/// byte per cell) stays there when ASCII overwrites it, as a progress bar
+/// redrawn after `\r` does; anything else written behind the end moves the
+/// cells to a grid of characters (`grid`) for the rest of the line. Both
+/// buffers are reused from line to line.
 #[derive(Default)]
 struct LineModel {
     text: String,
@@ -340,10 +342,12 @@ impl LineModel {
         }
     }
 
-    /// Writes `c` at the cursor. The common case (appending to a line with
-    /// no cursor movement) stays inline; the rest is out of line.
-    // The per-character hot path of all job output; measure with
-    // `cargo bench -p shellctl-term` before changing.
+    /// Writes `c` at the cursor. The common cases (appending to a line with
+    /// no cursor movement, overwriting a cell of the grid) stay inline; the
+    /// rest is out of line.
+    // The per-character path of text other than printable ASCII (which
+    // `put_ascii` takes in runs); measure with `cargo bench -p
+    // shellctl-term` before changing.
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn put(&mut self, c: char, out: &mut String) {
