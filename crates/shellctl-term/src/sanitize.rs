@@ -199,25 +199,29 @@ impl PtySanitizer {
             }
             if at >= valid_start + valid.len() {
                 valid_start = at;
-                valid = "";
-                valid = match std::str::from_utf8(&whole[at..]) {
-                    Ok(text) => text,
+                match std::str::from_utf8(&whole[at..]) {
+                    Ok(text) => valid = text,
                     Err(err) if err.valid_up_to() > 0 => {
-                        std::str::from_utf8(&whole[at..at + err.valid_up_to()]).unwrap_or_default()
+                        let end = at + err.valid_up_to();
+                        valid = std::str::from_utf8(&whole[at..end]).unwrap_or_default();
                     }
-                    // A maximal invalid sequence: one U+FFFD, as vte prints.
                     Err(err) => {
+                        valid = "";
                         if let Some(len) = err.error_len() {
+                            // A maximal invalid sequence: one U+FFFD, as
+                            // vte prints.
                             self.line.put(REPLACEMENT, out);
                             at += len;
                         } else {
-                            // A character cut off by the end, which `feed`
-                            // holds back, so never: vte would keep it.
+                            // The start of a character at the very end
+                            // (the byte after it was held back as the start
+                            // of another, `\xc2` `\xc2`): vte keeps it
+                            // pending until the next feed tells.
                             self.ground = false;
                         }
                         continue;
                     }
-                };
+                }
             }
             let text = valid.get(at - valid_start..).unwrap_or_default();
             at += self.line.ground_text(text, out);
