@@ -294,6 +294,12 @@ def coloured_log(path: Path, size: int) -> None:
     path.write_bytes((line * (size // len(line) + 1)).encode()[:size])
 
 
+def plain_ascii(path: Path, size: int) -> None:
+    """Lines of printable ASCII (0 to 119 characters) ending in a lone `\\n`."""
+    block = "".join("".join(chr(32 + (i * 7 + j) % 95) for j in range(i % 120)) + "\n" for i in range(997))
+    path.write_bytes((block * (size // len(block) + 1)).encode()[:size])
+
+
 async def measure(server: Server, quick: bool, results: dict) -> None:
     """Runs every workload; an error of ours fails the run, an error of the
     reference is recorded as NaN (it fails jobs on its own, see FAILURES)."""
@@ -373,6 +379,11 @@ def main() -> None:
             bench_sanitizer([args.ours], data, env) for _ in range(1 if args.quick else 5)
         )
         results["reference"]["sanitizer_mbs"] = bench_sanitizer([args.reference], data, env)
+        plain = root / "plain.txt"
+        plain_ascii(plain, 1_000_000 if args.quick else 20_000_000)
+        results["ours"]["sanitizer_plain_mbs"] = statistics.median(
+            bench_sanitizer([args.ours], plain, env) for _ in range(1 if args.quick else 5)
+        )
 
     ours, ref = results["ours"], results["reference"]
     runs = 1 if args.quick else 3
@@ -387,6 +398,7 @@ def main() -> None:
         ("server RSS after 20 jobs on a fresh server (MiB)", "rss_mib", "lower"),
         ("server RSS after all of the above (MiB)", "rss_end_mib", "lower"),
         (f"sanitize-pty alone, coloured log, ours median of {1 if args.quick else 5} (MB/s)", "sanitizer_mbs", "higher"),
+        (f"sanitize-pty alone, plain ASCII, ours median of {1 if args.quick else 5} (MB/s)", "sanitizer_plain_mbs", "higher"),
         ("GET screen of a job at a prompt, median (ms)", "screen_ms", "lower"),
         ("GET input-state of a job at a prompt, median (ms)", "input_state_ms", "lower"),
     ]

@@ -4,15 +4,17 @@
 //! Each completed line is written (and flushed) as soon as its newline
 //! arrives, so a waiter sees a running job's output at once. Only while
 //! output floods in (text arriving within [`FLOOD_COALESCE`] of the last
-//! write) is it gathered, for at most that long, so a fast job makes a few
-//! hundred log writes a second rather than thousands. A line without a
-//! newline yet (a prompt like `Name: ` or `[y/N] `) is written once the
-//! input has been quiet for [`PARTIAL_LINE_QUIET`]; see [`crate::sanitize`]
-//! for how later changes to such a line are logged.
+//! write) is it gathered, for at most that long (or 1 MiB), so a fast job
+//! makes a few hundred log writes a second rather than thousands. A line
+//! without a newline yet (a prompt like `Name: ` or `[y/N] `) is written
+//! once the input has been quiet for [`PARTIAL_LINE_QUIET`]; see
+//! [`crate::sanitize`] for how later changes to such a line are logged.
 //!
 //! Reading happens on a helper thread that hands chunks over a bounded
 //! channel, so the loop can wait for "next chunk or quiet interval" without
-//! polling; the bound gives back-pressure to a fast producer.
+//! polling; the bound gives back-pressure to a fast producer. Read buffers
+//! go back to the reader once sanitized, so a flood of output is not one
+//! allocation and copy per chunk.
 
 use crate::sanitize::PtySanitizer;
 use std::io::{self, Read, Write};
@@ -32,13 +34,20 @@ pub const PARTIAL_LINE_QUIET: Duration = Duration::from_millis(50);
 /// [`FilterOptions::flood_coalesce`]).
 pub const FLOOD_COALESCE: Duration = Duration::from_millis(2);
 
-/// The reader hands over at most this much per chunk …
-const READ_CHUNK: usize = 16 * 1024;
-/// … and runs at most this many chunks ahead (1 MiB; tmux writes a few KiB
-/// at a time). The reader keeps draining the pipe while the sanitizer is
-/// busy, so a burst does not pile up in tmux's pipe buffer; the bound keeps
-/// it from piling up here instead.
-const CHANNEL_DEPTH: usize = 64;
+/// Gathered text is written once it reaches this size even before
+/// [`FLOOD_COALESCE`] has passed, so a flood is written in pieces that stay
+/// in the CPU's cache (and memory stays bounded) while the writes still
+/// come at most about a thousand a second at 1 GB/s.
+const GATHER_LIMIT: usize = 1 << 20;
+
+/// The reader hands over at most this much per chunk (a pipe's whole
+/// default buffer; from a file, four times fewer hand-overs than 16 KiB) …
+const READ_CHUNK: usize = 64 * 1024;
+/// … and runs at most this many chunks ahead (1 MiB of buffers; tmux writes
+/// a few KiB at a time). The reader keeps draining the pipe while the
+/// sanitizer is busy, so a burst does not pile up in tmux's pipe buffer;
+/// the bound keeps it from piling up here instead.
+const CHANNEL_DEPTH: usize = 16;
 
 /// Settings of [`run_filter`].
 #[derive(Debug, Clone, Copy)]
@@ -46,8 +55,9 @@ pub struct FilterOptions {
     /// Quiet interval before a pending partial line is written.
     pub partial_line_quiet: Duration,
     /// Text that arrives within this long of the previous write is
-    /// gathered and written when it has passed; text after a longer gap is
-    /// written at once. Zero writes every chunk at once.
+    /// gathered and written when it has passed (or once 1 MiB is
+    /// gathered); text after a longer gap is written at once. Zero writes
+    /// every chunk at once.
     pub flood_coalesce: Duration,
 }
 
@@ -90,10 +100,12 @@ where
     R: Read + Send + 'static,
     W: Write,
 {
-    let (chunks_tx, chunks_rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(CHANNEL_DEPTH);
+    let (chunks_tx, chunks_rx) = mpsc::sync_channel::<io::Result<Chunk>>(CHANNEL_DEPTH);
+    // Buffers handed back for reuse; never more than were handed out.
+    let (spent_tx, spent_rx) = mpsc::sync_channel::<Vec<u8>>(CHANNEL_DEPTH);
     let reader = thread::Builder::new()
         .name("sanitize-pty-reader".to_owned())
-        .spawn(move || read_chunks(input, &chunks_tx))?;
+        .spawn(move || read_chunks(input, &chunks_tx, &spent_rx))?;
 
     let mut sanitizer = PtySanitizer::new();
     let mut log = CoalescingWriter::new(output, options.flood_coalesce);
@@ -111,11 +123,14 @@ where
         let step = match next {
             Ok(Ok(chunk)) => {
                 last_chunk = Instant::now();
-                let text = sanitizer.feed(&chunk);
+                sanitizer.feed_into(chunk.bytes(), &mut log.unwritten);
+                // If the reader has stopped or has spares enough, the
+                // buffer is simply dropped.
+                let _ = spent_tx.try_send(chunk.buf);
                 let syncs = sanitizer.take_sync_marks();
                 // A sync mark promises that everything before it is in the
                 // log, so it never waits for coalescing.
-                log.add(&text, syncs > 0).map(|()| {
+                log.settle(syncs > 0).map(|()| {
                     for _ in 0..syncs {
                         on_sync();
                     }
@@ -187,7 +202,14 @@ impl<'w, W: Write> CoalescingWriter<'w, W> {
     /// Adds `text`; writes everything gathered if `now` or if due.
     fn add(&mut self, text: &str, now: bool) -> io::Result<()> {
         self.unwritten.push_str(text);
-        let due = self.due().is_some_and(|at| Instant::now() >= at);
+        self.settle(now)
+    }
+
+    /// Writes everything gathered (including text appended to `unwritten`
+    /// directly) if `now`, if due, or if [`GATHER_LIMIT`] is reached.
+    fn settle(&mut self, now: bool) -> io::Result<()> {
+        let due = self.unwritten.len() >= GATHER_LIMIT
+            || self.due().is_some_and(|at| Instant::now() >= at);
         if now || due { self.write_out() } else { Ok(()) }
     }
 
@@ -205,13 +227,34 @@ impl<'w, W: Write> CoalescingWriter<'w, W> {
     }
 }
 
-fn read_chunks<R: Read>(mut input: R, chunks: &mpsc::SyncSender<io::Result<Vec<u8>>>) {
+/// Bytes read in one go: the first `len` of `buf`.
+struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+fn read_chunks<R: Read>(
+    mut input: R,
+    chunks: &mpsc::SyncSender<io::Result<Chunk>>,
+    spent: &mpsc::Receiver<Vec<u8>>,
+) {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         match input.read(&mut buf) {
             Ok(0) => return,
-            Ok(n) => {
-                if chunks.send(Ok(buf[..n].to_vec())).is_err() {
+            Ok(len) => {
+                let next = spent.try_recv().unwrap_or_else(|_| vec![0u8; READ_CHUNK]);
+                let chunk = Chunk {
+                    buf: std::mem::replace(&mut buf, next),
+                    len,
+                };
+                if chunks.send(Ok(chunk)).is_err() {
                     return;
                 }
             }
