@@ -31,6 +31,7 @@ mod supervision;
 mod terminal;
 mod waiting;
 
+use crate::checks::JobChecks;
 use crate::metrics::Metrics;
 use crate::tmux::{Tmux, TmuxClientMode, TmuxError};
 use crate::watcher::{DatabaseWatcher, JobWatcher};
@@ -39,14 +40,15 @@ use shellctl_job::{JobDir, JobRecord, LayoutError, StateLayout, Store, StoreErro
 use shellctl_proto::timestamp::now_timestamp;
 use shellctl_proto::{EnvPreset, JobId};
 use shellctl_term::WindowError;
+use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 pub use guards::{DEFAULT_MAX_LOG_BYTES, JobGuards};
 pub use streams::{JobStream, LifecycleStream};
-pub use supervision::MONITOR_INTERVAL;
+pub use supervision::{MONITOR_INTERVAL, SWEEP_INTERVAL};
 
 /// Why a service call failed. The HTTP layer maps each to a status.
 #[derive(Debug, thiserror::Error)]
@@ -164,10 +166,14 @@ pub struct Service {
     store: Arc<Store>,
     tmux: Tmux,
     watcher: Arc<JobWatcher>,
-    /// Jobs whose pipe side left a marker (drained or failed), reported by
-    /// the watcher for [`supervision`] to settle at once; taken by the
-    /// background task when it starts.
-    marker_events: std::sync::Mutex<Option<mpsc::Receiver<JobId>>>,
+    /// Jobs events reported (by the watcher and tmux), for [`supervision`]
+    /// to look at.
+    checks: Arc<JobChecks>,
+    /// Running jobs supervision looks at again on its next tick: their
+    /// session ended while their pipe side drains, or an event came while
+    /// they were still starting. With each, whether its session is known
+    /// to be gone.
+    lingering: std::sync::Mutex<HashMap<JobId, bool>>,
     /// Since when each running job waits for input.
     input: input_tracker::InputTracker,
     /// Writes to the database, for the event feed.
@@ -202,15 +208,17 @@ impl Service {
         )
         .await??;
         let metrics = Arc::new(Metrics::new());
+        let checks = Arc::new(JobChecks::default());
         let tmux = Tmux::new(
             config.layout.tmux_socket(),
             config.shellctl_bin.clone(),
             config.tmux_client,
             metrics.tmux(),
+            Arc::clone(&checks),
         );
         tmux.ensure_server().await?;
-        let (marker_tx, marker_rx) = mpsc::channel(crate::watcher::MARKER_BACKLOG);
-        let watcher = run_blocking(move || JobWatcher::new(marker_tx)).await??;
+        let for_watcher = Arc::clone(&checks);
+        let watcher = run_blocking(move || JobWatcher::new(for_watcher)).await??;
         let database = config.layout.database();
         let database_watcher = run_blocking(move || DatabaseWatcher::new(&database)).await??;
         let service = Arc::new(Service {
@@ -218,7 +226,8 @@ impl Service {
             store: Arc::new(store),
             tmux,
             watcher: Arc::new(watcher),
-            marker_events: std::sync::Mutex::new(Some(marker_rx)),
+            checks,
+            lingering: std::sync::Mutex::default(),
             input: input_tracker::InputTracker::default(),
             database_watcher,
             event_feed: watch::Sender::new(0),
