@@ -247,6 +247,12 @@ pub const RESERVE_BYTES: usize = 512 * 1024;
 /// The job table.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// A second connection, for reads, in the server ([`Store::open`]): in
+    /// WAL mode a read never waits for the other connection's write (a GC
+    /// batch, a checkpoint's sync), so `status` and `list` stay fast while
+    /// thousands of jobs are deleted. Short-lived processes read through
+    /// `conn`.
+    reader: Option<Mutex<Connection>>,
     /// The reserve file: released when an update finds the disk full, so
     /// that jobs can still end and be deleted (which frees their logs).
     reserve: Option<std::path::PathBuf>,
@@ -264,8 +270,10 @@ impl Store {
             .open(path)?;
         let mut conn = Self::connect(path)?;
         migrate(&mut conn)?;
+        let reader = Self::connect(path)?;
         let store = Store {
             conn: Mutex::new(conn),
+            reader: Some(Mutex::new(reader)),
             reserve: path
                 .parent()
                 .map(|dir| dir.join(crate::layout::RESERVE_FILE)),
@@ -322,6 +330,7 @@ impl Store {
         refuse_newer(schema_version(&conn)?)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            reader: None,
             reserve: path
                 .parent()
                 .map(|dir| dir.join(crate::layout::RESERVE_FILE)),
@@ -340,6 +349,7 @@ impl Store {
         refuse_newer(schema_version(&conn)?)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            reader: None,
             // Nothing is written, so there is no full disk to make room
             // on, and the doctor must not delete the server's reserve.
             reserve: None,
@@ -358,6 +368,16 @@ impl Store {
         // A panic mid-call leaves SQLite itself consistent (statements are
         // atomic), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection for reads that need no write in the same
+    /// transaction: the reader where there is one. Each read is its own
+    /// transaction, so it sees every write committed before it began.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(reader) => reader.lock().unwrap_or_else(PoisonError::into_inner),
+            None => self.conn(),
+        }
     }
 
     /// Inserts a new job in `created`. A taken idempotency key inserts
@@ -551,7 +571,7 @@ impl Store {
 
     /// One job's row, if it exists.
     pub fn get(&self, job_id: JobId) -> Result<Option<JobRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let row = conn
             .query_row(
                 &format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1"),
@@ -573,7 +593,7 @@ impl Store {
         label: Option<&str>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let status = status.map(JobStatus::as_str);
         let filter = match (status, label) {
             (None, None) => "",
@@ -602,7 +622,7 @@ impl Store {
     /// Every job id, for start-up's look for directories no row owns (one
     /// read of the primary key's index).
     pub fn job_ids(&self) -> Result<std::collections::HashSet<JobId>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare("SELECT job_id FROM jobs")?;
         let ids = stmt.query_map([], |row| row.get::<_, String>(0))?;
         ids.map(|id| parse_id(id?)).collect()
@@ -611,7 +631,7 @@ impl Store {
     /// Ids of jobs that have not ended, for reconciliation at start-up and
     /// by the monitor.
     pub fn live_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE status IN {}",
             live_statuses_sql()
@@ -629,7 +649,7 @@ impl Store {
     /// status this version does not know (a newer one wrote it) is
     /// skipped, so one odd row cannot fail a scrape.
     pub fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
         let rows = stmt.query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
@@ -649,7 +669,7 @@ impl Store {
     /// batch at a time; the `ended_at` index finds each batch without
     /// reading the rest).
     pub fn ended_before(&self, cutoff: &str, limit: u32) -> Result<Vec<JobId>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT job_id FROM jobs WHERE ended_at < ?1 AND status NOT IN {}
              ORDER BY ended_at LIMIT ?2",
@@ -672,7 +692,7 @@ impl Store {
         // Read first: every event up to it is committed, so the query
         // below sees it.
         let last = self.last_event_seq()?;
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare_cached(
             "SELECT seq, job_id, status, exit_code, at, label FROM job_events
              WHERE seq > ?1 AND (?2 IS NULL OR label = ?2) ORDER BY seq LIMIT ?3",
@@ -729,7 +749,7 @@ impl Store {
     /// not lower it and seqs are never reused.
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
         let seq: Option<i64> = self
-            .conn()
+            .reader()
             .query_row(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'job_events'",
                 [],

@@ -174,6 +174,9 @@ pub struct Service {
     /// they were still starting. With each, whether its session is known
     /// to be gone.
     lingering: std::sync::Mutex<HashMap<JobId, bool>>,
+    /// Bounds the start gates waited on at once (each holds a blocking
+    /// thread; see [`commands::GATE_OPENERS`]).
+    gate_openers: tokio::sync::Semaphore,
     /// Since when each running job waits for input.
     input: input_tracker::InputTracker,
     /// Writes to the database, for the event feed.
@@ -228,6 +231,7 @@ impl Service {
             watcher: Arc::new(watcher),
             checks,
             lingering: std::sync::Mutex::default(),
+            gate_openers: tokio::sync::Semaphore::new(commands::GATE_OPENERS),
             input: input_tracker::InputTracker::default(),
             database_watcher,
             event_feed: watch::Sender::new(0),
@@ -372,11 +376,34 @@ fn pane_gone(job_id: JobId, err: TmuxError) -> ServiceError {
     }
 }
 
-/// Runs blocking work (files, SQLite, inotify) off the async runtime.
+/// Blocking tasks of the service running at once, at most. The work is
+/// short (a file, a query), and the database is one connection behind a
+/// lock: beyond a few threads, more only wait for that lock. Without a
+/// bound, a burst of a thousand requests put a thread each on the lock
+/// (tokio's pool grows to 512), which cost the tasks of every other request
+/// their turn and left the server's heap tens of MiB larger after the
+/// burst. Tasks beyond the bound wait for a permit on the async runtime,
+/// holding no thread. (The start gates, which block until a runner
+/// arrives, have their own bound: `commands::GATE_OPENERS`.)
+const BLOCKING_TASKS: usize = 16;
+
+static BLOCKING_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BLOCKING_TASKS);
+
+/// Runs blocking work (files, SQLite, inotify) off the async runtime, at
+/// most [`BLOCKING_TASKS`] at once.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
-    tokio::task::spawn_blocking(work)
+    // The semaphore is never closed. The permit moves into the task, so
+    // it is held until the work ends, even if the caller goes away.
+    let permit = BLOCKING_PERMITS
+        .acquire()
         .await
-        .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))
+        .map_err(|e| ServiceError::Internal(format!("blocking permits: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))
 }

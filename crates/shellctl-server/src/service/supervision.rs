@@ -49,6 +49,9 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// milliseconds at most.
 const GC_BATCH: u32 = 200;
 
+/// Blocking tasks that remove a GC batch's directories side by side.
+const GC_REMOVERS: usize = 4;
+
 /// Up to this many jobs whose verdict depends on their pane are asked
 /// about one session each; more, and all panes are listed at once.
 const FEW_PANES: usize = 16;
@@ -262,9 +265,14 @@ impl Service {
     }
 
     /// A look at the jobs events reported: each one's row, its exit
-    /// committed if it can be, its files; the pane only where the verdict
-    /// depends on it (a closed window already says the session is gone).
-    async fn check_jobs(&self, due: Due) -> Result<(), ServiceError> {
+    /// committed if it can be, its files. The pane only matters where the
+    /// verdict depends on it, and a closed window already says the session
+    /// is gone. Otherwise tmux is asked only on a second look (`again`,
+    /// the lingering jobs on the tick): a pipe side closing its log is
+    /// usually followed at once by its `pipe-drained`, which settles the
+    /// job without tmux, and every tmux command costs the tmux server a
+    /// pass over all its panes.
+    async fn check_jobs(&self, due: Due, again: bool) -> Result<(), ServiceError> {
         let Due { jobs, gone, .. } = due;
         let mut needs_pane = Vec::new();
         for (job_id, seen) in self.observe(jobs.into_iter().collect()).await? {
@@ -278,7 +286,8 @@ impl Service {
                 Seen::Running(seen) => match verdict_without_pane(&seen) {
                     Some(MonitorVerdict::Healthy) => {}
                     Some(_) => self.carry_out(job_id, seen).await?,
-                    None => needs_pane.push(job_id),
+                    None if again => needs_pane.push(job_id),
+                    None => self.linger(job_id, false),
                 },
             }
         }
@@ -385,21 +394,26 @@ impl Service {
             .or_insert(gone);
     }
 
-    /// Hands the lingering jobs back to the checks.
-    fn requeue_lingering(&self) {
+    /// Looks again at the jobs that linger (asking tmux where the pane
+    /// decides).
+    async fn check_lingering(&self) -> Result<(), ServiceError> {
         let lingering = std::mem::take(
             &mut *self
                 .lingering
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        if lingering.is_empty() {
+            return Ok(());
+        }
+        let mut due = Due::default();
         for (job_id, gone) in lingering {
+            due.jobs.insert(job_id);
             if gone {
-                self.checks.session_gone(job_id);
-            } else {
-                self.checks.job(job_id);
+                due.gone.insert(job_id);
             }
         }
+        self.check_jobs(due, true).await
     }
 
     /// Unwatches directories of jobs that ended with no request looking
@@ -526,21 +540,29 @@ impl Service {
             // A job removed without being seen ending (its row went first).
             self.metrics.job_forgotten(job_id);
         }
-        let watcher = Arc::clone(&self.watcher);
-        let store = Arc::clone(&self.store);
-        let layout = self.config.layout.clone();
-        run_blocking(move || {
-            for job_id in jobs {
-                let job_dir = layout.job_dir(job_id);
-                watcher.unwatch(&job_dir);
-                // Removed at the next start (no row owns it).
-                if let Err(err) = JobDir::open(job_dir).remove() {
-                    tracing::warn!(%job_id, "removing a collected job's directory: {err}");
-                }
-            }
-            store.restore_reserve();
-        })
-        .await?;
+        // Removing a directory is mostly waiting for the filesystem, so a
+        // batch is removed by a few blocking tasks side by side.
+        let removals = jobs
+            .chunks(jobs.len().div_ceil(GC_REMOVERS).max(1))
+            .map(|chunk| {
+                let watcher = Arc::clone(&self.watcher);
+                let layout = self.config.layout.clone();
+                let chunk = chunk.to_vec();
+                run_blocking(move || {
+                    for job_id in chunk {
+                        let job_dir = layout.job_dir(job_id);
+                        watcher.unwatch(&job_dir);
+                        // Removed at the next start (no row owns it).
+                        if let Err(err) = JobDir::open(job_dir).remove() {
+                            tracing::warn!(%job_id, "removing a collected job's directory: {err}");
+                        }
+                    }
+                })
+            });
+        for removed in futures_util::future::join_all(removals).await {
+            removed?;
+        }
+        self.db(|store| Ok(store.restore_reserve())).await?;
         Ok(deleted)
     }
 
@@ -569,7 +591,7 @@ impl Service {
                         last_sweep = tokio::time::Instant::now();
                         self.logged_monitor_pass().await;
                     }
-                    if let Err(err) = self.check_jobs(due).await {
+                    if let Err(err) = self.check_jobs(due, false).await {
                         tracing::warn!("looking at reported jobs: {err}");
                     }
                 }
@@ -578,7 +600,9 @@ impl Service {
                     if !self.tmux.reports_closed_windows() || last_sweep.elapsed() >= SWEEP_INTERVAL {
                         self.checks.everything();
                     }
-                    self.requeue_lingering();
+                    if let Err(err) = self.check_lingering().await {
+                        tracing::warn!("looking again at lingering jobs: {err}");
+                    }
                     self.look_at_waiting_jobs().await;
                 }
                 () = tmux_gone.notified() => self.checks.everything(),
