@@ -183,6 +183,12 @@ def spawn_server(binary: str, root: Path, extra: list[str], env: dict[str, str])
     raise SystemExit(f"the server did not come up; see {log}")
 
 
+def check_alive(server: Server, when: str) -> None:
+    """Fails the bench if the server has exited (its log has the why)."""
+    if server.proc.poll() is not None:
+        raise SystemExit(f"the server exited ({server.proc.returncode}) {when}; see {server.log}")
+
+
 def stop_server(server: Server) -> None:
     """SIGTERM (jobs and tmux stay, as in production)."""
     if server.proc.poll() is None:
@@ -367,6 +373,7 @@ async def live_part(binary: str, root: Path, env: dict, n_jobs: int, quick: bool
             statuses[r.get("status", "?")] = statuses.get(r.get("status", "?"), 0) + 1
         results["burst_statuses"] = statuses
         results["burst_load"] = f"{load_before} -> {load_average()}"
+        check_alive(server, "during the burst")
         remember_job_processes(server)
         listing = (await client.get(f"/v1/jobs?status=running&limit=1000", timeout=120)).json()["jobs"]
         results["running"] = len(listing)
@@ -374,6 +381,7 @@ async def live_part(binary: str, root: Path, env: dict, n_jobs: int, quick: bool
 
         # Let the burst's after-effects settle before measuring idleness.
         time.sleep(3 if quick else 10)
+        check_alive(server, "after the burst")
         results["rss_mib"] = rss_bytes(server.proc.pid) / MIB
         samples = [idle_cpu(server.proc.pid, 5 if quick else 20) for _ in range(1 if quick else 3)]
         results["idle_cpu_samples"] = samples
@@ -389,6 +397,7 @@ async def live_part(binary: str, root: Path, env: dict, n_jobs: int, quick: bool
         busy = await run_to_done(client, n_runs)
         results["run_done_live_ms"] = ms(statistics.median(busy))
 
+        check_alive(server, "while measuring")
         memory = job_memory(server, n_jobs)
         results["memory"] = memory
         results["rss_end_mib"] = rss_bytes(server.proc.pid) / MIB

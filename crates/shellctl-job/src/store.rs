@@ -804,10 +804,13 @@ impl Store {
 
 /// A stored job id, checked.
 fn parse_id(id: String) -> Result<JobId, StoreError> {
-    JobId::parse(&id).map_err(|e| StoreError::Corrupt {
-        job_id: id.clone(),
-        detail: e.to_string(),
-    })
+    match JobId::parse(&id) {
+        Ok(job_id) => Ok(job_id),
+        Err(err) => Err(StoreError::Corrupt {
+            job_id: id,
+            detail: err.to_string(),
+        }),
+    }
 }
 
 const COLUMNS: &str = "job_id, status, exit_code, created_at, started_at, ended_at, failure, \

@@ -381,11 +381,12 @@ impl Tmux {
         call.push(";".into());
         call.extend(pipe_pane);
         let output = self.run(call, Repeat::Unsafe).await?;
-        match output.lines().next().and_then(window_id) {
-            Some(window) => self.record_window(window, launch.job_id),
+        if let Some(window) = output.lines().next().and_then(window_id) {
+            self.record_window(window, launch.job_id);
+        } else {
             // Its close then reads as an unknown window's: a look at every
             // job finds it.
-            None => tracing::warn!(job_id = %launch.job_id, "no window id in {output:?}"),
+            tracing::warn!(job_id = %launch.job_id, "no window id in {output:?}");
         }
         Ok(())
     }

@@ -449,7 +449,7 @@ impl Service {
     }
 
     /// Deletes ended jobs older than `retention`, and the lifecycle events
-    /// recorded before then, in batches of [`GC_BATCH`], yielding between
+    /// recorded before then, in batches of 200, yielding between
     /// them: requests keep being answered while thousands go. Stops early
     /// at shutdown (the next pass goes on).
     pub async fn gc_pass(&self, retention: Duration) -> Result<usize, ServiceError> {
