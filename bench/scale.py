@@ -486,12 +486,13 @@ def seed(state: Path, template_job: str, n: int, ended_age: float, recent: bool)
     return ids, recent_id
 
 
-async def metric_jobs(client: LeanClient, status: str) -> int | None:
-    response = await client.get("/metrics", timeout=120)
-    for line in response.body.decode().splitlines():
-        if line.startswith(f'shellctl_jobs{{status="{status}"}}'):
-            return int(float(line.split()[-1]))
-    return None
+async def jobs_left(client: LeanClient, status: str, at_most: int) -> int:
+    """How many jobs have `status`, counted up to `at_most + 1` (one page
+    of `list`, read from its index: cheap, unlike a full count, so the
+    watch does not slow the requests it measures)."""
+    response = await client.get(f"/v1/jobs?status={status}&limit={at_most + 1}", timeout=120)
+    response.raise_for_status()
+    return len(response.json()["jobs"])
 
 
 async def status_during_gc(server: Server, job_id: str, expected_left: int, limit_s: float) -> dict:
@@ -514,8 +515,7 @@ async def status_during_gc(server: Server, job_id: str, expected_left: int, limi
         rows_gone = False
         while time.perf_counter() - start < limit_s:
             if not rows_gone:
-                left = await metric_jobs(client, "exited")
-                rows_gone = left is not None and left <= expected_left
+                rows_gone = await jobs_left(client, "exited", expected_left) <= expected_left
             if rows_gone and sum(1 for _ in os.scandir(jobs_dir)) <= expected_left:
                 done_at = time.perf_counter() - start
                 break
