@@ -96,10 +96,23 @@ BEGIN
     VALUES (old.job_id, 'deleted', NULL, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), old.label);
 END;
 ",
+    // Indexes for a database of many ended jobs: `list` reads its page in
+    // creation order straight from an index (with or without a status or
+    // label filter) instead of sorting every row, and GC finds expired
+    // jobs a batch at a time. The status and label indexes gain the
+    // creation time, so the old ones go.
+    "
+CREATE INDEX jobs_by_created ON jobs(created_at);
+DROP INDEX IF EXISTS jobs_by_status;
+CREATE INDEX jobs_by_status_created ON jobs(status, created_at);
+DROP INDEX IF EXISTS jobs_by_label;
+CREATE INDEX jobs_by_label_created ON jobs(label, created_at) WHERE label IS NOT NULL;
+CREATE INDEX jobs_by_ended ON jobs(ended_at) WHERE ended_at IS NOT NULL;
+",
 ];
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 const _: () = assert!(
     MIGRATIONS.len() == SCHEMA_VERSION as usize,
     "one migration per schema version"
@@ -234,6 +247,12 @@ pub const RESERVE_BYTES: usize = 512 * 1024;
 /// The job table.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// A second connection, for reads, in the server ([`Store::open`]): in
+    /// WAL mode a read never waits for the other connection's write (a GC
+    /// batch, a checkpoint's sync), so `status` and `list` stay fast while
+    /// thousands of jobs are deleted. Short-lived processes read through
+    /// `conn`.
+    reader: Option<Mutex<Connection>>,
     /// The reserve file: released when an update finds the disk full, so
     /// that jobs can still end and be deleted (which frees their logs).
     reserve: Option<std::path::PathBuf>,
@@ -251,8 +270,10 @@ impl Store {
             .open(path)?;
         let mut conn = Self::connect(path)?;
         migrate(&mut conn)?;
+        let reader = Self::connect(path)?;
         let store = Store {
             conn: Mutex::new(conn),
+            reader: Some(Mutex::new(reader)),
             reserve: path
                 .parent()
                 .map(|dir| dir.join(crate::layout::RESERVE_FILE)),
@@ -309,6 +330,7 @@ impl Store {
         refuse_newer(schema_version(&conn)?)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            reader: None,
             reserve: path
                 .parent()
                 .map(|dir| dir.join(crate::layout::RESERVE_FILE)),
@@ -327,6 +349,7 @@ impl Store {
         refuse_newer(schema_version(&conn)?)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            reader: None,
             // Nothing is written, so there is no full disk to make room
             // on, and the doctor must not delete the server's reserve.
             reserve: None,
@@ -345,6 +368,16 @@ impl Store {
         // A panic mid-call leaves SQLite itself consistent (statements are
         // atomic), so a poisoned lock is still safe to use.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection for reads that need no write in the same
+    /// transaction: the reader where there is one. Each read is its own
+    /// transaction, so it sees every write committed before it began.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(reader) => reader.lock().unwrap_or_else(PoisonError::into_inner),
+            None => self.conn(),
+        }
     }
 
     /// Inserts a new job in `created`. A taken idempotency key inserts
@@ -538,7 +571,7 @@ impl Store {
 
     /// One job's row, if it exists.
     pub fn get(&self, job_id: JobId) -> Result<Option<JobRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let row = conn
             .query_row(
                 &format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1"),
@@ -550,23 +583,35 @@ impl Store {
     }
 
     /// Jobs newest first, optionally of one status and one label, at most
-    /// `limit`.
+    /// `limit`. Each combination of filters is its own statement, so that
+    /// SQLite reads the page in order from the matching index (creation
+    /// time, status and creation time, label and creation time) and stops
+    /// at `limit`, however many rows the table holds.
     pub fn list(
         &self,
         status: Option<JobStatus>,
         label: Option<&str>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
+        let status = status.map(JobStatus::as_str);
+        let filter = match (status, label) {
+            (None, None) => "",
+            (Some(_), None) => "WHERE status = ?2",
+            (None, Some(_)) => "WHERE label = ?2",
+            (Some(_), Some(_)) => "WHERE label = ?2 AND status = ?3",
+        };
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1)
-               AND (?3 IS NULL OR label = ?3)
-             ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+            "SELECT {COLUMNS} FROM jobs {filter} ORDER BY created_at DESC, rowid DESC LIMIT ?1"
         ))?;
-        let rows = stmt.query_map(
-            params![status.map(JobStatus::as_str), limit, label],
-            RawRecord::from_row,
-        )?;
+        let limit: &dyn rusqlite::ToSql = &limit;
+        let bound: Vec<&dyn rusqlite::ToSql> = match (&status, &label) {
+            (None, None) => vec![limit],
+            (Some(status), None) => vec![limit, status],
+            (None, Some(label)) => vec![limit, label],
+            (Some(status), Some(label)) => vec![limit, label, status],
+        };
+        let rows = stmt.query_map(bound.as_slice(), RawRecord::from_row)?;
         rows.map(|row| {
             row.map_err(StoreError::from)
                 .and_then(RawRecord::into_record)
@@ -574,10 +619,19 @@ impl Store {
         .collect()
     }
 
+    /// Every job id, for start-up's look for directories no row owns (one
+    /// read of the primary key's index).
+    pub fn job_ids(&self) -> Result<std::collections::HashSet<JobId>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare("SELECT job_id FROM jobs")?;
+        let ids = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        ids.map(|id| parse_id(id?)).collect()
+    }
+
     /// Ids of jobs that have not ended, for reconciliation at start-up and
     /// by the monitor.
     pub fn live_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE status IN {}",
             live_statuses_sql()
@@ -595,7 +649,7 @@ impl Store {
     /// status this version does not know (a newer one wrote it) is
     /// skipped, so one odd row cannot fail a scrape.
     pub fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
         let rows = stmt.query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
@@ -610,22 +664,19 @@ impl Store {
         Ok(counts)
     }
 
-    /// Ids of ended jobs whose `ended_at` is before `cutoff`, for GC.
-    pub fn ended_before(&self, cutoff: &str) -> Result<Vec<JobId>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT job_id FROM jobs WHERE status NOT IN {} AND ended_at < ?1",
+    /// Ids of at most `limit` ended jobs whose `ended_at` is before
+    /// `cutoff`, the longest ended first, for GC (which deletes them a
+    /// batch at a time; the `ended_at` index finds each batch without
+    /// reading the rest).
+    pub fn ended_before(&self, cutoff: &str, limit: u32) -> Result<Vec<JobId>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT job_id FROM jobs WHERE ended_at < ?1 AND status NOT IN {}
+             ORDER BY ended_at LIMIT ?2",
             live_statuses_sql()
         ))?;
-        let ids = stmt.query_map(params![cutoff], |row| row.get::<_, String>(0))?;
-        ids.map(|id| {
-            let id = id?;
-            JobId::parse(&id).map_err(|e| StoreError::Corrupt {
-                job_id: id,
-                detail: e.to_string(),
-            })
-        })
-        .collect()
+        let ids = stmt.query_map(params![cutoff, limit], |row| row.get::<_, String>(0))?;
+        ids.map(|id| parse_id(id?)).collect()
     }
 
     /// Lifecycle events after `since` (exclusive), oldest first, at most
@@ -641,7 +692,7 @@ impl Store {
         // Read first: every event up to it is committed, so the query
         // below sees it.
         let last = self.last_event_seq()?;
-        let conn = self.conn();
+        let conn = self.reader();
         let mut stmt = conn.prepare_cached(
             "SELECT seq, job_id, status, exit_code, at, label FROM job_events
              WHERE seq > ?1 AND (?2 IS NULL OR label = ?2) ORDER BY seq LIMIT ?3",
@@ -698,7 +749,7 @@ impl Store {
     /// not lower it and seqs are never reused.
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
         let seq: Option<i64> = self
-            .conn()
+            .reader()
             .query_row(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'job_events'",
                 [],
@@ -708,12 +759,15 @@ impl Store {
         Ok(seq.and_then(|seq| u64::try_from(seq).ok()).unwrap_or(0))
     }
 
-    /// Drops lifecycle events recorded before `cutoff` (a wire timestamp),
-    /// for GC. Returns how many.
-    pub fn trim_events(&self, cutoff: &str) -> Result<usize, StoreError> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM job_events WHERE at < ?1", params![cutoff])?)
+    /// Drops at most `limit` lifecycle events recorded before `cutoff` (a
+    /// wire timestamp), for GC, which calls it until fewer come back, so no
+    /// single statement holds the database for long. Returns how many.
+    pub fn trim_events(&self, cutoff: &str, limit: u32) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM job_events WHERE seq IN
+               (SELECT seq FROM job_events WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            params![cutoff, limit],
+        )?)
     }
 
     /// Deletes a job's row. Returns whether it existed.
@@ -722,6 +776,40 @@ impl Store {
             "DELETE FROM jobs WHERE job_id = ?1",
             params![job_id.as_str()],
         )
+    }
+
+    /// Deletes the rows of `jobs` in one transaction (GC's batches).
+    /// Returns how many existed. Like every deletion, it works on a full
+    /// disk by releasing the reserve.
+    pub fn delete_many(&self, jobs: &[JobId]) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let delete = |conn: &mut Connection| -> rusqlite::Result<usize> {
+            let tx = conn.transaction()?;
+            let mut deleted = 0;
+            {
+                let mut stmt = tx.prepare_cached("DELETE FROM jobs WHERE job_id = ?1")?;
+                for job_id in jobs {
+                    deleted += stmt.execute(params![job_id.as_str()])?;
+                }
+            }
+            tx.commit()?;
+            Ok(deleted)
+        };
+        match delete(&mut conn) {
+            Err(err) if is_disk_full(&err) && self.release_reserve() => Ok(delete(&mut conn)?),
+            outcome => Ok(outcome?),
+        }
+    }
+}
+
+/// A stored job id, checked.
+fn parse_id(id: String) -> Result<JobId, StoreError> {
+    match JobId::parse(&id) {
+        Ok(job_id) => Ok(job_id),
+        Err(err) => Err(StoreError::Corrupt {
+            job_id: id,
+            detail: err.to_string(),
+        }),
     }
 }
 
@@ -830,6 +918,71 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::time::Duration;
+
+    /// SQLite's plan for `sql` with `params`, one step per line.
+    fn plan(store: &Store, sql: &str, params: &[&dyn rusqlite::ToSql]) -> String {
+        let conn = store.conn();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = stmt
+            .query_map(params, |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        steps.join("\n")
+    }
+
+    /// The reads that must stay fast with a hundred thousand ended jobs
+    /// (`list` in each of its forms, GC's batch, the live jobs) read an
+    /// index in order: no scan of the table, no sort of its rows.
+    #[test]
+    fn list_gc_and_live_reads_use_indexes_not_scans_or_sorts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("shellctl.db")).unwrap();
+        let order = "ORDER BY created_at DESC, rowid DESC LIMIT 10";
+        for (sql, params) in [
+            (format!("SELECT job_id FROM jobs {order}"), vec![]),
+            (
+                format!("SELECT job_id FROM jobs WHERE status = ?1 {order}"),
+                vec!["exited"],
+            ),
+            (
+                format!("SELECT job_id FROM jobs WHERE label = ?1 {order}"),
+                vec!["l"],
+            ),
+            (
+                format!("SELECT job_id FROM jobs WHERE label = ?1 AND status = ?2 {order}"),
+                vec!["l", "exited"],
+            ),
+            (
+                format!(
+                    "SELECT job_id FROM jobs WHERE ended_at < ?1 AND status NOT IN {}
+                     ORDER BY ended_at LIMIT 10",
+                    live_statuses_sql()
+                ),
+                vec!["2026-01-01T00:00:00Z"],
+            ),
+            (
+                format!(
+                    "SELECT job_id FROM jobs WHERE status IN {}",
+                    live_statuses_sql()
+                ),
+                vec![],
+            ),
+        ] {
+            let params: Vec<&dyn rusqlite::ToSql> =
+                params.iter().map(|p| p as &dyn rusqlite::ToSql).collect();
+            let plan = plan(&store, &sql, &params);
+            assert!(
+                plan.contains("USING INDEX") || plan.contains("USING COVERING INDEX"),
+                "{sql}: {plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+            assert!(
+                !plan.starts_with("SCAN jobs\n") && plan != "SCAN jobs",
+                "{sql}: {plan}"
+            );
+        }
+    }
 
     /// A change that meets a full disk frees the reserve and retries on the
     /// connection it already holds. The retry used to take the mutex a

@@ -226,10 +226,25 @@ fn gc_query_and_delete() {
     }
     store.settle(old, Ending::Lost, T0).unwrap();
     store.settle(recent, Ending::Lost, T2).unwrap();
-    assert_eq!(store.ended_before(T1).unwrap(), [old]);
+    assert_eq!(store.ended_before(T1, 100).unwrap(), [old]);
+    let later = "2999-01-01T00:00:00Z";
+    assert_eq!(
+        store.ended_before(later, 1).unwrap(),
+        [old],
+        "the longest ended first"
+    );
+    assert_eq!(store.ended_before(later, 100).unwrap(), [old, recent]);
     assert!(store.delete(old).unwrap());
     assert!(!store.delete(old).unwrap());
     assert!(store.get(old).unwrap().is_none());
+    // GC deletes its batches in one transaction each.
+    assert_eq!(store.delete_many(&[old, recent]).unwrap(), 1);
+    assert!(store.get(recent).unwrap().is_none());
+    assert!(store.get(live).unwrap().is_some());
+    assert_eq!(
+        store.job_ids().unwrap(),
+        std::collections::HashSet::from([live])
+    );
 }
 
 #[test]
@@ -621,7 +636,8 @@ fn trimming_the_event_log_never_lowers_the_seq() {
     assert_eq!(last, 2);
     // Events are stamped with the real time, so a cutoff in the future
     // trims them all.
-    assert_eq!(store.trim_events("2999-01-01T00:00:00Z").unwrap(), 2);
+    assert_eq!(store.trim_events("2999-01-01T00:00:00Z", 1).unwrap(), 1);
+    assert_eq!(store.trim_events("2999-01-01T00:00:00Z", 100).unwrap(), 1);
     assert!(store.events_after(0, None, 10).unwrap().events.is_empty());
     assert_eq!(store.last_event_seq().unwrap(), last);
     store.insert(job, T0, &NewJob::default()).unwrap();

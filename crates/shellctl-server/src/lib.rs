@@ -15,6 +15,8 @@
 //!   control-mode client or one command line per call;
 //! - `watcher`: inotify wake-ups for waiters, one watch per live job, and
 //!   for lifecycle streams, one watch on the database's directory;
+//! - `checks`: the jobs events report to supervision (a pipe side that
+//!   ended, a tmux window that closed), coalesced;
 //! - `guard`: the Host, cross-site and JSON-body gates in front of every
 //!   route;
 //! - `mcp`: the MCP tools at `/mcp`, over the in-process service;
@@ -23,6 +25,7 @@
 //! - `console`: the embedded web console at `/` and the API page at `/docs`.
 
 pub mod api;
+mod checks;
 mod console;
 pub mod doctor;
 mod guard;
@@ -42,6 +45,7 @@ mod tmux_control_tests;
 pub use guard::{SitePolicy, SitePolicyError};
 pub use serve::{ServeConfig, ServeError, serve};
 pub use service::{
-    DEFAULT_MAX_LOG_BYTES, JobGuards, MONITOR_INTERVAL, Service, ServiceConfig, ServiceError,
+    DEFAULT_MAX_LOG_BYTES, JobGuards, MONITOR_INTERVAL, SWEEP_INTERVAL, Service, ServiceConfig,
+    ServiceError,
 };
 pub use tmux::{SESSION_PREFIX, TmuxClientMode};

@@ -8,8 +8,9 @@
 //! runner is let through its start gate, so none of the job's output is
 //! lost. Nothing here runs on a waiter's path: waits watch files.
 
+use crate::checks::JobChecks;
 use crate::metrics::{TmuxClient, TmuxTimings};
-use crate::tmux_control::{ControlClient, ControlError};
+use crate::tmux_control::{ControlClient, ControlError, ControlHooks};
 use shellctl_job::lifecycle::PaneView;
 use shellctl_proto::JobId;
 use std::collections::HashMap;
@@ -90,7 +91,15 @@ pub struct Tmux {
     control: Option<Arc<ControlSlot>>,
     /// How long each command takes, by path (the metrics).
     timings: TmuxTimings,
+    /// Each job's window, by tmux's window id, so that a closed window
+    /// (a control-mode notification) names its job.
+    windows: Windows,
+    /// Where closed windows of jobs are reported.
+    checks: Arc<JobChecks>,
 }
+
+/// Job windows by window id (`@N` without the `@`).
+type Windows = Arc<Mutex<HashMap<u32, JobId>>>;
 
 /// The current control client, if any, and when to try starting one.
 #[derive(Debug, Default)]
@@ -117,18 +126,57 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Tmux {
     /// A driver for the server on `socket`; jobs run `shellctl` from
     /// `shellctl_bin` (the runner and the pipe side). Every command's
-    /// duration is recorded in `timings`.
+    /// duration is recorded in `timings`. Jobs whose window closes are
+    /// reported to `checks` (in control mode, where tmux tells).
     pub fn new(
         socket: PathBuf,
         shellctl_bin: PathBuf,
         mode: TmuxClientMode,
         timings: TmuxTimings,
+        checks: Arc<JobChecks>,
     ) -> Self {
         Tmux {
             socket,
             shellctl: shellctl_bin,
             control: (mode == TmuxClientMode::Control).then(Arc::default),
             timings,
+            windows: Arc::default(),
+            checks,
+        }
+    }
+
+    /// Whether tmux reports closed windows now (a control client runs), so
+    /// that a vanished session needs no periodic look to be noticed.
+    pub fn reports_closed_windows(&self) -> bool {
+        self.live_control().is_some()
+    }
+
+    /// Records the window of a job.
+    fn record_window(&self, window: u32, job_id: JobId) {
+        lock(&self.windows).insert(window, job_id);
+    }
+
+    /// Forgets the windows of jobs for which `keep` says no (jobs no longer
+    /// live: their close notice was missed, or is of no more use).
+    pub fn forget_windows(&self, keep: impl Fn(JobId) -> bool) {
+        lock(&self.windows).retain(|_, job_id| keep(*job_id));
+    }
+
+    /// What a new control client reports to: closed windows of known jobs
+    /// as their sessions gone, of unknown windows as a need to look at
+    /// everything (a job whose window was never recorded).
+    fn hooks(&self, slot: &ControlSlot) -> ControlHooks {
+        let windows = Arc::clone(&self.windows);
+        let checks = Arc::clone(&self.checks);
+        ControlHooks {
+            exit: Arc::clone(&slot.ended),
+            window_closed: Some(Arc::new(move |window| {
+                let job = lock(&windows).remove(&window);
+                match job {
+                    Some(job_id) => checks.session_gone(job_id),
+                    None => checks.everything(),
+                }
+            })),
         }
     }
 
@@ -157,10 +205,12 @@ impl Tmux {
         if lock(&slot.retry_at).is_some_and(|at| Instant::now() < at) {
             return;
         }
-        match ControlClient::start(&self.socket, Arc::clone(&slot.ended)).await {
+        match ControlClient::start(&self.socket, self.hooks(slot)).await {
             Ok(client) => {
                 *lock(&slot.client) = Some(Arc::new(client));
                 *lock(&slot.retry_at) = None;
+                // Windows may have closed while no client listened.
+                self.checks.everything();
             }
             Err(err) => {
                 tracing::warn!("tmux control mode unavailable, using the command line: {err}");
@@ -300,9 +350,14 @@ impl Tmux {
             format_literal(&shell_quote(&launch.job_dir.to_string_lossy())),
             format_literal(&shell_quote(&launch.state_dir.to_string_lossy())),
         );
+        // `-P -F` prints the new window's id, which closed-window notices
+        // name.
         let mut new_session: Vec<OsString> = args([
             "new-session",
             "-d",
+            "-P",
+            "-F",
+            "#{window_id}",
             "-s",
             &session,
             "-x",
@@ -325,7 +380,15 @@ impl Tmux {
         let mut call = new_session;
         call.push(";".into());
         call.extend(pipe_pane);
-        self.run(call, Repeat::Unsafe).await.map(drop)
+        let output = self.run(call, Repeat::Unsafe).await?;
+        if let Some(window) = output.lines().next().and_then(window_id) {
+            self.record_window(window, launch.job_id);
+        } else {
+            // Its close then reads as an unknown window's: a look at every
+            // job finds it.
+            tracing::warn!(job_id = %launch.job_id, "no window id in {output:?}");
+        }
+        Ok(())
     }
 
     /// Types the contents of `file` into the job's pane, as pasted text
@@ -497,15 +560,16 @@ impl Tmux {
         .map(drop)
     }
 
-    /// The panes of all job sessions, by job id, in one call.
-    pub async fn job_panes(&self) -> Result<HashMap<String, PaneView>, TmuxError> {
+    /// The panes of all job sessions, by job id, in one call; their
+    /// windows are recorded on the way (for jobs an earlier run started).
+    pub async fn job_panes(&self) -> Result<HashMap<JobId, PaneView>, TmuxError> {
         let listing = match self
             .run(
                 args([
                     "list-panes",
                     "-a",
                     "-F",
-                    "#{session_name} #{pane_pipe} #{pane_dead}",
+                    "#{session_name} #{pane_pipe} #{pane_dead} #{window_id}",
                 ]),
                 Repeat::Safe,
             )
@@ -518,17 +582,72 @@ impl Tmux {
             }
             Err(err) => return Err(err),
         };
-        Ok(listing
+        let panes: Vec<(JobId, PaneView, Option<u32>)> = listing
             .lines()
             .filter_map(|line| {
                 let mut fields = line.split_whitespace();
-                let job = fields.next()?.strip_prefix(SESSION_PREFIX)?.to_owned();
+                let job = JobId::parse(fields.next()?.strip_prefix(SESSION_PREFIX)?).ok()?;
                 let piped = fields.next()? == "1";
                 let dead = fields.next()? == "1";
-                Some((job, PaneView { piped, dead }))
+                let window = fields.next().and_then(window_id);
+                Some((job, PaneView { piped, dead }, window))
+            })
+            .collect();
+        let mut windows = lock(&self.windows);
+        Ok(panes
+            .into_iter()
+            .map(|(job_id, pane, window)| {
+                if let Some(window) = window {
+                    windows.insert(window, job_id);
+                }
+                (job_id, pane)
             })
             .collect())
     }
+}
+
+impl Tmux {
+    /// The pane of one job's session; `None` when the session is gone.
+    pub async fn job_pane(&self, job_id: JobId) -> Result<Option<PaneView>, TmuxError> {
+        let target = Self::session_name(job_id);
+        let listing = self
+            .run(
+                args([
+                    "list-panes",
+                    "-s",
+                    "-t",
+                    &target,
+                    "-F",
+                    "#{pane_pipe} #{pane_dead}",
+                ]),
+                Repeat::Safe,
+            )
+            .await;
+        match listing {
+            Ok(listing) => {
+                let mut fields = listing.split_whitespace();
+                match (fields.next(), fields.next()) {
+                    (Some(piped), Some(dead)) => Ok(Some(PaneView {
+                        piped: piped == "1",
+                        dead: dead == "1",
+                    })),
+                    _ => Ok(None),
+                }
+            }
+            Err(TmuxError::NoServer) => Ok(None),
+            Err(TmuxError::Failed { stderr, .. })
+                if stderr.contains("can't find") || stderr.contains("no current target") =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The number of a window id as tmux prints it (`@12`).
+fn window_id(word: &str) -> Option<u32> {
+    word.trim().strip_prefix('@')?.parse().ok()
 }
 
 fn args<const N: usize>(items: [&str; N]) -> Vec<OsString> {

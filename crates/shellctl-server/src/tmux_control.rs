@@ -18,6 +18,14 @@
 //! slot right before writing its line) and a reader (stdout; parses blocks,
 //! answers the oldest open request, reaps the child at the end). No lock is
 //! held across an `.await`.
+//!
+//! Between the blocks, tmux sends notifications. One matters to
+//! supervision: a window closed (`%window-close @N`, or
+//! `%unlinked-window-close @N` for a window of another session, which is
+//! every job's), so the reader hands window ids to
+//! [`ControlHooks::window_closed`]: a job's session ended, whether its
+//! program exited or someone killed it, and nobody has to ask tmux every
+//! second.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -68,6 +76,26 @@ pub enum ControlStartError {
 
 type Reply = oneshot::Sender<Result<String, ControlError>>;
 
+/// Told a window id (the number after `@`) whenever a window closes.
+pub type WindowClosed = Arc<dyn Fn(u32) + Send + Sync>;
+
+/// What a control client tells its owner besides answers.
+#[derive(Clone, Default)]
+pub struct ControlHooks {
+    /// Notified once when the client ends (usually: the tmux server died).
+    pub exit: Arc<Notify>,
+    /// Called with each closed window's id.
+    pub window_closed: Option<WindowClosed>,
+}
+
+impl std::fmt::Debug for ControlHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlHooks")
+            .field("window_closed", &self.window_closed.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Request {
     line: String,
     reply: Reply,
@@ -90,11 +118,11 @@ impl std::fmt::Debug for ControlClient {
 impl ControlClient {
     /// Starts `tmux -C` on `socket`, attached to [`CONTROL_SESSION`]
     /// (created if missing), and waits until tmux has accepted it.
-    /// `on_exit` is notified once when the client ends (usually: the tmux
-    /// server died).
+    /// `hooks.exit` is notified once when the client ends (usually: the
+    /// tmux server died); `hooks.window_closed` hears of closed windows.
     pub async fn start(
         socket: &Path,
-        on_exit: Arc<Notify>,
+        hooks: ControlHooks,
     ) -> Result<ControlClient, ControlStartError> {
         let mut child = Command::new("tmux")
             .arg("-S")
@@ -134,7 +162,7 @@ impl ControlClient {
             lines,
             pending,
             Arc::clone(&alive),
-            on_exit,
+            hooks,
         ));
         Ok(ControlClient { requests, alive })
     }
@@ -259,7 +287,7 @@ async fn read_replies(
     mut lines: BufReader<ChildStdout>,
     pending: Pending,
     alive: Arc<AtomicBool>,
-    on_exit: Arc<Notify>,
+    hooks: ControlHooks,
 ) {
     let mut parser = BlockParser::default();
     let mut buf = Vec::new();
@@ -282,6 +310,11 @@ async fn read_replies(
                     let _ = slot.send(answer);
                 }
             }
+            Some(ControlEvent::WindowClosed(window)) => {
+                if let Some(window_closed) = &hooks.window_closed {
+                    window_closed(window);
+                }
+            }
             Some(ControlEvent::Exit) => break,
             Some(ControlEvent::OtherBlockEnded { .. }) | None => {}
         }
@@ -290,7 +323,7 @@ async fn read_replies(
     fail_all(&pending);
     let _ = child.start_kill();
     let _ = child.wait().await;
-    on_exit.notify_one();
+    hooks.exit.notify_one();
 }
 
 /// What one line of control-mode output completed.
@@ -309,13 +342,17 @@ pub enum ControlEvent {
         /// `%end` (true) or `%error` (false).
         ok: bool,
     },
+    /// A window closed (`%window-close @N`, `%unlinked-window-close @N`):
+    /// its id.
+    WindowClosed(u32),
     /// tmux is detaching the client (`%exit`).
     Exit,
 }
 
 /// Turns control-mode output lines into [`ControlEvent`]s. Notifications
-/// (`%sessions-changed`, `%output`, …) outside blocks are skipped; inside a
-/// block every line is output, even one that looks like a notification.
+/// outside blocks are skipped (`%sessions-changed`, `%output`, …) except a
+/// closed window; inside a block every line is output, even one that
+/// looks like a notification.
 #[derive(Debug, Default)]
 pub struct BlockParser {
     open: Option<OpenBlock>,
@@ -375,6 +412,12 @@ impl BlockParser {
         }
         if line == "%exit" || line.starts_with("%exit ") {
             return Some(ControlEvent::Exit);
+        }
+        let closed = line
+            .strip_prefix("%window-close @")
+            .or_else(|| line.strip_prefix("%unlinked-window-close @"));
+        if let Some(Ok(window)) = closed.map(str::parse::<u32>) {
+            return Some(ControlEvent::WindowClosed(window));
         }
         None
     }
@@ -462,9 +505,37 @@ mod tests {
                     ok: true,
                     output: "a b c\n%sessions-changed\n".into()
                 },
+                ControlEvent::WindowClosed(3),
                 ControlEvent::Reply {
                     ok: true,
                     output: String::new()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn closed_windows_are_reported_outside_blocks_only() {
+        let mut parser = BlockParser::default();
+        let events = feed(
+            &mut parser,
+            &[
+                "%window-close @7",
+                "%unlinked-window-close @12",
+                "%unlinked-window-close @x",
+                "%begin 1 9 1",
+                "%unlinked-window-close @13",
+                "%end 1 9 1",
+            ],
+        );
+        assert_eq!(
+            events,
+            vec![
+                ControlEvent::WindowClosed(7),
+                ControlEvent::WindowClosed(12),
+                ControlEvent::Reply {
+                    ok: true,
+                    output: "%unlinked-window-close @13\n".into()
                 },
             ]
         );

@@ -1,6 +1,6 @@
 //! The control-mode client against a real tmux server.
 
-use crate::tmux_control::{CONTROL_SESSION, ControlClient, ControlError};
+use crate::tmux_control::{CONTROL_SESSION, ControlClient, ControlError, ControlHooks};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -23,7 +23,9 @@ fn tmux(socket: &Path, args: &[&str]) -> std::process::Output {
 async fn words_arrive_literally_and_errors_are_told_apart() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("tmux.sock");
-    let client = ControlClient::start(&socket, Arc::default()).await.unwrap();
+    let client = ControlClient::start(&socket, ControlHooks::default())
+        .await
+        .unwrap();
     for text in [
         "plain",
         "it's",
@@ -86,9 +88,11 @@ async fn start() -> Started {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("tmux.sock");
     let ended = Arc::new(Notify::new());
-    let client = ControlClient::start(&socket, Arc::clone(&ended))
-        .await
-        .unwrap();
+    let hooks = ControlHooks {
+        exit: Arc::clone(&ended),
+        window_closed: None,
+    };
+    let client = ControlClient::start(&socket, hooks).await.unwrap();
     Started {
         _dir: dir,
         socket,
@@ -133,4 +137,68 @@ async fn an_abandoned_client_takes_no_commands_and_detaches_once_dropped() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = tmux(&started.socket, &["kill-server"]);
+}
+
+#[tokio::test]
+async fn closed_windows_of_other_sessions_are_reported_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("tmux.sock");
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    let hooks = ControlHooks {
+        exit: Arc::default(),
+        window_closed: Some(Arc::new(move |window| {
+            let _ = closed_tx.send(window);
+        })),
+    };
+    let client = ControlClient::start(&socket, hooks).await.unwrap();
+    let window = |output: std::process::Output| -> u32 {
+        let text = String::from_utf8(output.stdout).unwrap();
+        text.trim().strip_prefix('@').unwrap().parse().unwrap()
+    };
+    // One session whose program exits, one killed.
+    let exits = window(tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "exits",
+            "-P",
+            "-F",
+            "#{window_id}",
+            "true",
+        ],
+    ));
+    let killed = window(tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "killed",
+            "-P",
+            "-F",
+            "#{window_id}",
+            "cat",
+        ],
+    ));
+    assert!(
+        tmux(&socket, &["kill-session", "-t", "killed"])
+            .status
+            .success()
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let next = tokio::time::timeout(HANG_GUARD, closed.recv())
+            .await
+            .expect("no window-close notice")
+            .unwrap();
+        seen.push(next);
+    }
+    seen.sort_unstable();
+    let mut expected = vec![exits, killed];
+    expected.sort_unstable();
+    assert_eq!(seen, expected);
+    drop(client);
+    let _ = tmux(&socket, &["kill-server"]);
 }

@@ -13,17 +13,27 @@
 //! waiters), so the count stays at one per live job. Waiters also keep a
 //! slow fallback tick, so a lost event delays them, never strands them.
 //!
-//! The pipe side's `pipe-drained` and `pipe-failed` markers are also
-//! reported, by job id, on a channel that supervision reads, so such a job
-//! is settled at once instead of at the next monitor tick.
+//! Events that may end a job are also reported to supervision, by job id
+//! ([`JobChecks`]): the pipe side's `pipe-drained` and `pipe-failed`
+//! markers, and the pipe side closing `output.log` for writing, which it
+//! does only as it exits (the kernel closes the file of a killed pipe side
+//! too). Supervision then looks at that job alone, at once; no timer looks
+//! at every job. An overflowed inotify queue (events lost) asks for a look
+//! at every job and wakes every waiter.
+//!
+//! Opens are ignored: reading a job's files (the server's own look at a
+//! marker, a waiter opening the log) changes nothing, and must not wake
+//! the job's waiters.
 
+use crate::checks::JobChecks;
+use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use shellctl_job::files::{OUTPUT, PIPE_DRAINED, PIPE_FAILED};
 use shellctl_proto::JobId;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// How often a job directory changed since it was first watched.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,11 +54,6 @@ pub const FIXED_WATCHES: u64 = 1;
 /// [`DatabaseWatcher`] (each `notify` watcher opens its own).
 pub const INOTIFY_INSTANCES: u64 = 2;
 
-/// Pipe-side marker reports held for supervision at most. Beyond it
-/// (supervision busy or not running) reports are dropped: the monitor's
-/// tick settles those jobs anyway.
-pub const MARKER_BACKLOG: usize = 1024;
-
 type Channels = Arc<Mutex<HashMap<PathBuf, watch::Sender<Changes>>>>;
 
 /// Watches job directories and hands out change subscriptions.
@@ -63,9 +68,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl JobWatcher {
-    /// Starts the inotify thread; pipe-side markers are reported on
-    /// `markers`.
-    pub fn new(markers: mpsc::Sender<JobId>) -> notify::Result<JobWatcher> {
+    /// Starts the inotify thread; jobs whose pipe side may have ended
+    /// are reported to `checks`.
+    pub fn new(checks: Arc<JobChecks>) -> notify::Result<JobWatcher> {
         let channels: Channels = Arc::default();
         let for_events = Arc::clone(&channels);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -76,6 +81,23 @@ impl JobWatcher {
                     return;
                 }
             };
+            if event.need_rescan() {
+                // The kernel's queue overflowed: events of any job may be
+                // lost. Every waiter looks again, supervision at every job.
+                tracing::warn!("inotify: events were lost; looking at every job");
+                for sender in lock(&for_events).values() {
+                    sender.send_modify(|changes| changes.other = changes.other.wrapping_add(1));
+                }
+                checks.everything();
+                return;
+            }
+            if matches!(event.kind, EventKind::Access(AccessKind::Open(_))) {
+                return;
+            }
+            let closed_for_writing = matches!(
+                event.kind,
+                EventKind::Access(AccessKind::Close(AccessMode::Write))
+            );
             let channels = lock(&for_events);
             for path in &event.paths {
                 let Some(dir) = path.parent() else { continue };
@@ -84,11 +106,10 @@ impl JobWatcher {
                     let is_output = name.is_some_and(|name| name == OUTPUT);
                     let is_pipe_marker =
                         name.is_some_and(|name| name == PIPE_DRAINED || name == PIPE_FAILED);
-                    if is_pipe_marker {
+                    if is_pipe_marker || (is_output && closed_for_writing) {
                         let job_id = dir.file_name().and_then(|n| n.to_str()).map(JobId::parse);
                         if let Some(Ok(job_id)) = job_id {
-                            // Full or closed: the monitor's tick covers it.
-                            let _ = markers.try_send(job_id);
+                            checks.job(job_id);
                         }
                     }
                     sender.send_modify(|changes| {

@@ -28,6 +28,15 @@ use tokio::time::Instant;
 const START_DEADLINE: Duration = Duration::from_secs(60);
 /// Attempts at a fresh job id before giving up.
 const ID_ATTEMPTS: usize = 64;
+/// Start gates opened at once. Opening one blocks a thread of the blocking
+/// pool until the job's runner reaches its gate; in a burst of starts on a
+/// busy machine runners take a while, and without a bound the waits took
+/// all 512 threads of the pool (every request's file and database work
+/// then queued behind them) and left the server's memory tens of MiB
+/// larger for good. The starts beyond wait for a permit without a thread;
+/// the runners reach their gates at the pace tmux starts them, far below
+/// what this many waits let through.
+pub(super) const GATE_OPENERS: usize = 16;
 /// Attempts at a run with an idempotency key whose job vanishes while it
 /// is read (deleted at that moment); each vanishing frees the key.
 const KEY_ATTEMPTS: usize = 3;
@@ -189,6 +198,13 @@ impl Service {
     /// Lets the runner through its start gate (blocking until it is there,
     /// at most [`START_DEADLINE`]).
     async fn open_gate(&self, job_dir: &JobDir) -> Result<(), String> {
+        // A permit is held at most `START_DEADLINE` (then the open is
+        // abandoned below), so the wait for one is bounded too.
+        let _permit = self
+            .gate_openers
+            .acquire()
+            .await
+            .map_err(|err| format!("start gate permits: {err}"))?;
         let opener = job_dir.clone();
         let gate = tokio::task::spawn_blocking(move || opener.open_gate());
         match tokio::time::timeout(START_DEADLINE, gate).await {

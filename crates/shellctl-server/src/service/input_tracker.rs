@@ -11,19 +11,23 @@
 //! is discarded (it may have seen the wait they ended).
 //!
 //! Queries alone would make `since` the time of the first query, however
-//! long the job waited before. The monitor therefore also looks at running
-//! jobs on a schedule that tightens on activity and relaxes while nothing
-//! changes: a job is looked at on the next monitor tick after its output
-//! grew or input was sent to it, and otherwise after an interval that
-//! doubles from [`MIN_INTERVAL`] to [`MAX_INTERVAL`] while its state stays
-//! the same. `since` is thus within a tick of the truth for waits that
-//! follow output or input (a prompt), and within [`MAX_INTERVAL`] for a
-//! wait that starts silently after a long quiet spell.
+//! long the job waited before. The monitor therefore also looks at the jobs
+//! someone is watching (their terminal was queried, or input or keys sent,
+//! within the last [`WATCH_SPAN`]) on a schedule that tightens on activity
+//! and relaxes while nothing changes: such a job is looked at on the next
+//! monitor tick after its output grew or input was sent to it, and
+//! otherwise after an interval that doubles from [`MIN_INTERVAL`] to
+//! [`MAX_INTERVAL`] while its state stays the same. `since` is thus within
+//! a tick of the truth for waits that follow output or input (a prompt),
+//! and within [`MAX_INTERVAL`] for a wait that starts silently after a long
+//! quiet spell. Jobs nobody watches are not looked at: a thousand idle jobs
+//! cost nothing, and the first query of such a job starts its `since` (the
+//! wait began no later, and nobody asked before).
 
 use shellctl_job::terminal::TerminalMode;
 use shellctl_proto::JobId;
 use shellctl_proto::timestamp::now_timestamp;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,9 @@ use std::time::{Duration, Instant};
 pub(super) const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest interval between scheduled looks at a job.
 pub(super) const MAX_INTERVAL: Duration = Duration::from_secs(16);
+/// How long after the last query of a job's terminal (or input to it) it
+/// counts as watched, and keeps its scheduled looks.
+pub(super) const WATCH_SPAN: Duration = Duration::from_secs(600);
 
 /// A wait as one observation shows it: the waiting process and the
 /// terminal's mode. A different process or mode is a different wait.
@@ -70,6 +77,8 @@ struct Tracked {
     next_look: Instant,
     /// The job's output change count when the schedule last checked it.
     output_seen: u64,
+    /// Until when someone counts as watching (see [`WATCH_SPAN`]).
+    watched_until: Instant,
 }
 
 impl Tracked {
@@ -80,6 +89,7 @@ impl Tracked {
             interval: MIN_INTERVAL,
             next_look: now,
             output_seen: 0,
+            watched_until: now + WATCH_SPAN,
         }
     }
 }
@@ -103,6 +113,16 @@ impl InputTracker {
             .map_or(0, |tracked| tracked.generation)
     }
 
+    /// A query of the job's terminal: records what its look saw (see
+    /// [`observe`](Self::observe)), and the job counts as watched for
+    /// [`WATCH_SPAN`] from now.
+    pub fn queried(&self, job_id: JobId, look: Look, now: Instant) -> Option<String> {
+        let mut jobs = self.lock();
+        let tracked = jobs.entry(job_id).or_insert_with(|| Tracked::new(now));
+        tracked.watched_until = now + WATCH_SPAN;
+        Self::record(tracked, look, now)
+    }
+
     /// Records what a look at the job saw and returns since when it waits
     /// (`None` when it does not). The next scheduled look comes sooner if
     /// the state changed, later if it did not. A look older than the last
@@ -110,6 +130,10 @@ impl InputTracker {
     pub fn observe(&self, job_id: JobId, look: Look, now: Instant) -> Option<String> {
         let mut jobs = self.lock();
         let tracked = jobs.entry(job_id).or_insert_with(|| Tracked::new(now));
+        Self::record(tracked, look, now)
+    }
+
+    fn record(tracked: &mut Tracked, look: Look, now: Instant) -> Option<String> {
         if look.generation == tracked.generation {
             let same_wait = match (&tracked.wait, look.seen) {
                 (Some(wait), Some(seen)) => wait.seen == seen && wait.output == look.output,
@@ -142,25 +166,39 @@ impl InputTracker {
         tracked.generation += 1;
         tracked.interval = MIN_INTERVAL;
         tracked.next_look = now;
+        tracked.watched_until = now + WATCH_SPAN;
     }
 
-    /// The running jobs (with their output change counts) due for a look
-    /// now: their output grew since the last look, or their interval
-    /// passed. Jobs no longer running are forgotten.
+    /// Whether no job is watched (the monitor's tick then has nothing to
+    /// look at).
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// The watched jobs due for a look now: their output grew since the
+    /// last look, or their interval passed. `output_of` gives a job's
+    /// output change count, `None` once it no longer runs (it is then
+    /// forgotten, as are jobs nobody asked about for [`WATCH_SPAN`]).
     /// Each comes with its generation and output count, for its [`Look`].
-    pub fn due(&self, running: &[(JobId, u64)], now: Instant) -> Vec<(JobId, u64, u64)> {
+    pub fn due(
+        &self,
+        now: Instant,
+        output_of: impl Fn(JobId) -> Option<u64>,
+    ) -> Vec<(JobId, u64, u64)> {
         let mut jobs = self.lock();
-        let live: HashSet<JobId> = running.iter().map(|(job_id, _)| *job_id).collect();
-        jobs.retain(|job_id, _| live.contains(job_id));
-        running
-            .iter()
-            .filter_map(|&(job_id, output)| {
-                let tracked = jobs.entry(job_id).or_insert_with(|| Tracked::new(now));
-                let grew = tracked.output_seen != output;
-                tracked.output_seen = output;
-                (grew || now >= tracked.next_look).then_some((job_id, tracked.generation, output))
-            })
-            .collect()
+        let mut due = Vec::new();
+        jobs.retain(|&job_id, tracked| {
+            let Some(output) = output_of(job_id).filter(|_| now < tracked.watched_until) else {
+                return false;
+            };
+            let grew = tracked.output_seen != output;
+            tracked.output_seen = output;
+            if grew || now >= tracked.next_look {
+                due.push((job_id, tracked.generation, output));
+            }
+            true
+        });
+        due
     }
 }
 
@@ -232,35 +270,63 @@ mod tests {
         assert!(since(&tracker, Some(reading(7)), 0).is_some());
     }
 
+    /// `due` for jobs whose output counts are `counts` (others are not
+    /// running).
+    fn due(
+        tracker: &InputTracker,
+        counts: &[(JobId, u64)],
+        now: Instant,
+    ) -> Vec<(JobId, u64, u64)> {
+        tracker.due(now, |job_id| {
+            counts
+                .iter()
+                .find(|(id, _)| *id == job_id)
+                .map(|(_, output)| *output)
+        })
+    }
+
     #[test]
     fn the_schedule_relaxes_while_nothing_changes_and_tightens_on_output() {
         let tracker = InputTracker::default();
         let start = Instant::now();
-        // New jobs are due at once.
-        assert_eq!(tracker.due(&[(job(0), 0)], start), vec![(job(0), 0, 0)]);
+        // A job nobody asked about is not looked at.
+        assert!(due(&tracker, &[(job(0), 0)], start).is_empty());
+        // Once asked about, it is looked at on its schedule (the query was
+        // the first look).
+        tracker.queried(job(0), look(&tracker, None, 0), start);
+        assert!(due(&tracker, &[(job(0), 0)], start).is_empty());
+        assert_eq!(
+            due(&tracker, &[(job(0), 0)], start + MAX_INTERVAL),
+            vec![(job(0), 0, 0)]
+        );
         let mut now = start;
         for _ in 0..10 {
             tracker.observe(job(0), look(&tracker, None, 0), now);
             now += Duration::from_millis(1);
         }
         assert_eq!(tracker.lock()[&job(0)].interval, MAX_INTERVAL);
-        assert!(tracker.due(&[(job(0), 0)], now).is_empty());
+        assert!(due(&tracker, &[(job(0), 0)], now).is_empty());
         // Output grew: due on this tick.
-        assert_eq!(tracker.due(&[(job(0), 1)], now), vec![(job(0), 0, 1)]);
+        assert_eq!(due(&tracker, &[(job(0), 1)], now), vec![(job(0), 0, 1)]);
         // A change of state brings the interval back down.
         tracker.observe(job(0), look(&tracker, Some(reading(7)), 1), now);
         assert_eq!(tracker.lock()[&job(0)].interval, MIN_INTERVAL);
         assert_eq!(
-            tracker.due(&[(job(0), 1)], now + MIN_INTERVAL),
+            due(&tracker, &[(job(0), 1)], now + MIN_INTERVAL),
             vec![(job(0), 0, 1)]
         );
     }
 
     #[test]
-    fn jobs_no_longer_running_are_forgotten() {
+    fn jobs_no_longer_running_or_watched_are_forgotten() {
         let tracker = InputTracker::default();
+        let start = Instant::now();
         since(&tracker, Some(reading(7)), 0);
-        tracker.due(&[(job(1), 0)], Instant::now());
-        assert!(!tracker.lock().contains_key(&job(0)));
+        due(&tracker, &[(job(1), 0)], start);
+        assert!(tracker.is_empty(), "no longer running");
+        tracker.queried(job(0), look(&tracker, None, 0), start);
+        assert!(!due(&tracker, &[(job(0), 1)], start).is_empty());
+        assert!(due(&tracker, &[(job(0), 2)], start + WATCH_SPAN).is_empty());
+        assert!(tracker.is_empty(), "nobody asked for a while");
     }
 }

@@ -31,6 +31,7 @@ mod supervision;
 mod terminal;
 mod waiting;
 
+use crate::checks::JobChecks;
 use crate::metrics::Metrics;
 use crate::tmux::{Tmux, TmuxClientMode, TmuxError};
 use crate::watcher::{DatabaseWatcher, JobWatcher};
@@ -39,14 +40,15 @@ use shellctl_job::{JobDir, JobRecord, LayoutError, StateLayout, Store, StoreErro
 use shellctl_proto::timestamp::now_timestamp;
 use shellctl_proto::{EnvPreset, JobId};
 use shellctl_term::WindowError;
+use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 pub use guards::{DEFAULT_MAX_LOG_BYTES, JobGuards};
 pub use streams::{JobStream, LifecycleStream};
-pub use supervision::MONITOR_INTERVAL;
+pub use supervision::{MONITOR_INTERVAL, SWEEP_INTERVAL};
 
 /// Why a service call failed. The HTTP layer maps each to a status.
 #[derive(Debug, thiserror::Error)]
@@ -164,10 +166,17 @@ pub struct Service {
     store: Arc<Store>,
     tmux: Tmux,
     watcher: Arc<JobWatcher>,
-    /// Jobs whose pipe side left a marker (drained or failed), reported by
-    /// the watcher for [`supervision`] to settle at once; taken by the
-    /// background task when it starts.
-    marker_events: std::sync::Mutex<Option<mpsc::Receiver<JobId>>>,
+    /// Jobs events reported (by the watcher and tmux), for [`supervision`]
+    /// to look at.
+    checks: Arc<JobChecks>,
+    /// Running jobs supervision looks at again on its next tick: their
+    /// session ended while their pipe side drains, or an event came while
+    /// they were still starting. With each, whether its session is known
+    /// to be gone.
+    lingering: std::sync::Mutex<HashMap<JobId, bool>>,
+    /// Bounds the start gates waited on at once (each holds a blocking
+    /// thread; see [`commands::GATE_OPENERS`]).
+    gate_openers: tokio::sync::Semaphore,
     /// Since when each running job waits for input.
     input: input_tracker::InputTracker,
     /// Writes to the database, for the event feed.
@@ -202,15 +211,17 @@ impl Service {
         )
         .await??;
         let metrics = Arc::new(Metrics::new());
+        let checks = Arc::new(JobChecks::default());
         let tmux = Tmux::new(
             config.layout.tmux_socket(),
             config.shellctl_bin.clone(),
             config.tmux_client,
             metrics.tmux(),
+            Arc::clone(&checks),
         );
         tmux.ensure_server().await?;
-        let (marker_tx, marker_rx) = mpsc::channel(crate::watcher::MARKER_BACKLOG);
-        let watcher = run_blocking(move || JobWatcher::new(marker_tx)).await??;
+        let for_watcher = Arc::clone(&checks);
+        let watcher = run_blocking(move || JobWatcher::new(for_watcher)).await??;
         let database = config.layout.database();
         let database_watcher = run_blocking(move || DatabaseWatcher::new(&database)).await??;
         let service = Arc::new(Service {
@@ -218,7 +229,9 @@ impl Service {
             store: Arc::new(store),
             tmux,
             watcher: Arc::new(watcher),
-            marker_events: std::sync::Mutex::new(Some(marker_rx)),
+            checks,
+            lingering: std::sync::Mutex::default(),
+            gate_openers: tokio::sync::Semaphore::new(commands::GATE_OPENERS),
             input: input_tracker::InputTracker::default(),
             database_watcher,
             event_feed: watch::Sender::new(0),
@@ -363,11 +376,34 @@ fn pane_gone(job_id: JobId, err: TmuxError) -> ServiceError {
     }
 }
 
-/// Runs blocking work (files, SQLite, inotify) off the async runtime.
+/// Blocking tasks of the service running at once, at most. The work is
+/// short (a file, a query), and the database is one connection behind a
+/// lock: beyond a few threads, more only wait for that lock. Without a
+/// bound, a burst of a thousand requests put a thread each on the lock
+/// (tokio's pool grows to 512), which cost the tasks of every other request
+/// their turn and left the server's heap tens of MiB larger after the
+/// burst. Tasks beyond the bound wait for a permit on the async runtime,
+/// holding no thread. (The start gates, which block until a runner
+/// arrives, have their own bound: `commands::GATE_OPENERS`.)
+const BLOCKING_TASKS: usize = 16;
+
+static BLOCKING_PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BLOCKING_TASKS);
+
+/// Runs blocking work (files, SQLite, inotify) off the async runtime, at
+/// most [`BLOCKING_TASKS`] at once.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
-    tokio::task::spawn_blocking(work)
+    // The semaphore is never closed. The permit moves into the task, so
+    // it is held until the work ends, even if the caller goes away.
+    let permit = BLOCKING_PERMITS
+        .acquire()
         .await
-        .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))
+        .map_err(|e| ServiceError::Internal(format!("blocking permits: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("blocking task: {e}")))
 }

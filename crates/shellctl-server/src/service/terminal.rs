@@ -176,7 +176,7 @@ impl Service {
             seen: wait_seen(&probe),
             output,
         };
-        let since = self.input.observe(job_id, look, Instant::now());
+        let since = self.input.queried(job_id, look, Instant::now());
         let foreground = probe.foreground.as_ref().map(|process| ForegroundProcess {
             pid: process.pid,
             command: process.command.clone(),
@@ -205,21 +205,18 @@ impl Service {
         ))
     }
 
-    /// One scheduled look at each running job that is due (see
+    /// One scheduled look at each watched job that is due (see
     /// [`InputTracker`](super::input_tracker::InputTracker)), so `since`
-    /// holds even when nobody asks.
-    pub(super) async fn look_at_waiting_jobs(&self, running: &[JobId]) {
-        let output_counts: Vec<(JobId, u64)> = running
-            .iter()
-            .map(|id| {
-                let dir = self.job_dir(*id);
-                (
-                    *id,
-                    self.watcher.changes(dir.path()).map_or(0, |c| c.output),
-                )
-            })
-            .collect();
-        let due = self.input.due(&output_counts, Instant::now());
+    /// holds between queries. Jobs nobody watches cost nothing here.
+    pub(super) async fn look_at_waiting_jobs(&self) {
+        if self.input.is_empty() {
+            return;
+        }
+        // A job no longer watched by the watcher has ended.
+        let due = self.input.due(Instant::now(), |job_id| {
+            let dir = self.config.layout.job_dir(job_id);
+            self.watcher.changes(&dir).map(|c| c.output)
+        });
         if due.is_empty() {
             return;
         }
