@@ -402,20 +402,23 @@ impl Store {
             "SELECT COUNT(*) FROM jobs WHERE status IN {}",
             live_statuses_sql()
         );
-        let inserted = conn.execute(
-            &format!(
+        // Cached statements: the server runs these on every request, and
+        // parsing the SQL anew cost more than running it.
+        let inserted = conn
+            .prepare_cached(&format!(
                 "INSERT INTO jobs (job_id, status, created_at, label, idempotency_key)
                  SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?6 IS NULL OR ({live_count}) < ?6"
-            ),
-            params![
-                job_id.as_str(),
-                JobStatus::Created.as_str(),
-                created_at,
-                job.label,
-                job.idempotency_key,
-                live_limit
-            ],
-        );
+            ))
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    job_id.as_str(),
+                    JobStatus::Created.as_str(),
+                    created_at,
+                    job.label,
+                    job.idempotency_key,
+                    live_limit
+                ])
+            });
         match inserted {
             Ok(0) => {
                 let live: u64 = conn
@@ -451,11 +454,8 @@ impl Store {
 
     fn job_with_key(conn: &Connection, key: &str) -> Result<Option<JobId>, StoreError> {
         let id: Option<String> = conn
-            .query_row(
-                "SELECT job_id FROM jobs WHERE idempotency_key = ?1",
-                params![key],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT job_id FROM jobs WHERE idempotency_key = ?1")?
+            .query_row(params![key], |row| row.get(0))
             .optional()?;
         id.map(|id| {
             JobId::parse(&id).map_err(|e| StoreError::Corrupt {
@@ -561,10 +561,9 @@ impl Store {
         // One guard for both tries: a second `self.conn()` while the
         // scrutinee's guard is alive would deadlock on the mutex.
         let conn = self.conn();
-        match conn.execute(sql, params) {
-            Err(err) if is_disk_full(&err) && self.release_reserve() => {
-                Ok(conn.execute(sql, params)? > 0)
-            }
+        let execute = || conn.prepare_cached(sql)?.execute(params);
+        match execute() {
+            Err(err) if is_disk_full(&err) && self.release_reserve() => Ok(execute()? > 0),
             outcome => Ok(outcome? > 0),
         }
     }
@@ -573,11 +572,8 @@ impl Store {
     pub fn get(&self, job_id: JobId) -> Result<Option<JobRecord>, StoreError> {
         let conn = self.reader();
         let row = conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1"),
-                params![job_id.as_str()],
-                RawRecord::from_row,
-            )
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE job_id = ?1"))?
+            .query_row(params![job_id.as_str()], RawRecord::from_row)
             .optional()?;
         row.map(RawRecord::into_record).transpose()
     }

@@ -467,6 +467,14 @@ impl JobGroups {
     /// frozen first where it can be, so that nothing forks while the
     /// members are listed and killed.
     pub fn kill_all(&self) -> usize {
+        // An empty group stays empty (only a member forks into it, and a
+        // join from outside races a kill either way), and on v1 a freeze
+        // is not free: the first frozen group on the host flips a kernel
+        // static key, which patches code on every CPU. A script that ended
+        // with its job leaves the group empty at every natural exit.
+        if self.members().is_empty() {
+            return 0;
+        }
         let mut killed = std::collections::HashSet::new();
         if self.version == CgroupVersion::V2 && self.tracking.join("cgroup.kill").exists() {
             killed.extend(self.members());
