@@ -351,7 +351,10 @@ def job_memory(server: Server, expected_jobs: int) -> dict:
         "pss": roles,
         "counts": counts,
         "total": total,
-        "per_job": total / max(1, len(runners)),
+        # The target counts what shellctl runs per job (tmux and the job
+        # side); the script's own processes are the user's workload.
+        "per_job": (total - roles["script (sh + sleep)"]) / max(1, len(runners)),
+        "per_job_with_script": total / max(1, len(runners)),
     }
 
 
@@ -616,7 +619,8 @@ def report(live: dict, ended: dict, n_jobs: int, n_ended: int) -> None:
         row("  the same on the idle server, median (ms)", f"{live['run_done_idle_ms']:.1f}", "", None)
         mem = live["memory"]
         per_job = mem["per_job"] / MIB
-        row("host PSS per live job: tmux + job side (MiB)", f"{per_job:.3f}", "<= 0.6", per_job <= 0.6)
+        row("host PSS per live job: tmux + runner + pipe side (MiB)", f"{per_job:.3f}", "<= 0.6", per_job <= 0.6)
+        row("  the same with the script's own sh + sleep (MiB)", f"{mem['per_job_with_script'] / MIB:.3f}", "", None)
         for role, pss in mem["pss"].items():
             count = mem["counts"][role]
             if count:
