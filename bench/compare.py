@@ -278,19 +278,6 @@ async def bench_pipeline_rounds(client, root: Path, quick: bool, r: dict) -> flo
 IDLE_SECONDS = 20
 
 
-async def bench_idle_waiters(server: Server, client, seconds: float) -> float:
-    result = await run(client, "sleep 600", timeout=0.5)
-    job_id = result["job_id"]
-    await asyncio.sleep(0.5)
-    cpu0, _ = server.pid_stats()
-    start = time.perf_counter()
-    await asyncio.gather(*(wait(client, job_id, result["offset"], timeout=seconds) for _ in range(20)))
-    elapsed = time.perf_counter() - start
-    cpu1, _ = server.pid_stats()
-    await client.post(f"/v1/jobs/{job_id}/terminate", json={"grace_seconds": 0}, timeout=60)
-    return (cpu1 - cpu0) / elapsed * 100
-
-
 async def open_stream(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """An SSE stream, its response head read: the server holds it open."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -304,20 +291,21 @@ async def open_stream(port: int, path: str) -> tuple[asyncio.StreamReader, async
     return reader, writer
 
 
-async def bench_idle_waiters_and_streams(server: Server, client, seconds: float) -> float:
-    """Server CPU while 20 long-poll waiters and 20 open streams (10 on a
-    live job's output, 10 on the lifecycle feed) wait on a silent job (ours
-    only: the reference has no streams)."""
+async def bench_idle_waiters(server: Server, client, seconds: float, streams: int = 0) -> float:
+    """Server CPU while 20 long-poll waiters wait on a silent job, with
+    `streams` open streams beside them (half on the job's output, half on
+    the lifecycle feed; ours only: the reference has no streams)."""
     result = await run(client, "sleep 600", timeout=0.5)
     job_id = result["job_id"]
-    streams = [await open_stream(server.port, f"/v1/jobs/{job_id}/events" if i % 2 else "/v1/events") for i in range(20)]
+    opened = [await open_stream(server.port, f"/v1/jobs/{job_id}/events" if i % 2 else "/v1/events")
+              for i in range(streams)]
     await asyncio.sleep(0.5)
     cpu0, _ = server.pid_stats()
     start = time.perf_counter()
     await asyncio.gather(*(wait(client, job_id, result["offset"], timeout=seconds) for _ in range(20)))
     elapsed = time.perf_counter() - start
     cpu1, _ = server.pid_stats()
-    for _, writer in streams:
+    for _, writer in opened:
         writer.close()
     await client.post(f"/v1/jobs/{job_id}/terminate", json={"grace_seconds": 0}, timeout=60)
     return (cpu1 - cpu0) / elapsed * 100
@@ -368,7 +356,7 @@ async def measure(server: Server, quick: bool, results: dict) -> None:
     ]
     if strict:
         workloads += [
-            ("idle_streams_cpu_pct", lambda: bench_idle_waiters_and_streams(server, client, 1 if quick else IDLE_SECONDS)),
+            ("idle_streams_cpu_pct", lambda: bench_idle_waiters(server, client, 1 if quick else IDLE_SECONDS, streams=20)),
             ("sse_line_ms", lambda: scaled(1000, bench_sse_line(port, 3 if quick else 25))),
             ("screen_ms", lambda: scaled(1000, bench_terminal_query(client, "screen", 10 if quick else 200))),
             ("input_state_ms", lambda: scaled(1000, bench_terminal_query(client, "input-state", 10 if quick else 200))),
