@@ -735,9 +735,8 @@ impl PlainCsi {
 
 /// Length of the run of printable ASCII (0x20 to 0x7E) that starts `bytes`:
 /// eight bytes at a time for the first 32 (most runs between escape
-/// sequences are short), then 32 at a time while none stands out (a loop
-/// the compiler turns into SIMD compares), then eight at a time again to
-/// find the first that does.
+/// sequences are short), then 32 at a time while none stands out, then
+/// eight at a time again to find the first that does.
 fn printable_ascii_len(bytes: &[u8]) -> usize {
     let head = printable_ascii_len_by_words(&bytes[..bytes.len().min(32)]);
     if head < 32 {
@@ -746,10 +745,7 @@ fn printable_ascii_len(bytes: &[u8]) -> usize {
     let (blocks, _) = bytes[32..].as_chunks::<32>();
     let mut at = 32;
     for block in blocks {
-        if block
-            .iter()
-            .fold(false, |any, &b| any | !is_printable_ascii(b))
-        {
+        if any_word_flags(block, not_printable) {
             break;
         }
         at += 32;
@@ -767,16 +763,10 @@ fn is_printable_ascii(byte: u8) -> bool {
 /// line among them reaches the length limit.
 fn plain_lines_len(bytes: &[u8]) -> usize {
     let window = &bytes[..bytes.len().min(MAX_LINE_CELLS)];
-    // Four words at a time: the per-byte comparisons the compiler made of
-    // a byte loop here took half of a plain-text run's time.
     let (blocks, _) = window.as_chunks::<32>();
     let mut clean = 0;
     for block in blocks {
-        let (words, _) = block.as_chunks::<8>();
-        let special = words.iter().fold(0, |any, word| {
-            any | not_plain_or_newline(u64::from_le_bytes(*word))
-        });
-        if special != 0 {
+        if any_word_flags(block, not_plain_or_newline) {
             break;
         }
         clean += 32;
@@ -788,34 +778,46 @@ fn plain_lines_len(bytes: &[u8]) -> usize {
     memchr::memrchr(b'\n', &window[..clean]).map_or(0, |last| last + 1)
 }
 
-/// The high bit of every byte of `word` that is neither printable ASCII
-/// nor `\n`; exact per byte (no borrow or carry crosses a byte: each step
-/// works on 7-bit values with the high bit set or added).
-fn not_plain_or_newline(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Whether `flags` marks any byte of the 32-byte `block`, tested a word at
+/// a time: written as a loop over bytes, the compiler made it per-byte
+/// compares, which took half of a plain-text run's time.
+fn any_word_flags(block: &[u8; 32], flags: fn(u64) -> u64) -> bool {
+    let (words, _) = block.as_chunks::<8>();
+    words
+        .iter()
+        .fold(0, |any, word| any | flags(u64::from_le_bytes(*word)))
+        != 0
+}
+
+/// The high bit of every byte of `word` that is not printable ASCII; exact
+/// per byte (no borrow or carry crosses a byte: each step works on 7-bit
+/// values with the high bit set or added).
+fn not_printable(word: u64) -> u64 {
     let non_ascii = word & HIGH;
     let low = word & !HIGH;
     let control = !((low | HIGH) - ONES * 0x20) & HIGH;
     let delete = (low + ONES) & HIGH;
-    let newline = !(((low ^ (ONES * u64::from(b'\n'))) | HIGH) - ONES) & HIGH;
-    non_ascii | (control & !newline) | delete
+    non_ascii | control | delete
+}
+
+/// [`not_printable`], except that `\n` is not flagged.
+fn not_plain_or_newline(word: u64) -> u64 {
+    let low = word & !HIGH;
+    // A byte whose low seven bits read `\n` but whose high bit is set is
+    // not one.
+    let newline = !(((low ^ (ONES * u64::from(b'\n'))) | HIGH) - ONES) & !word & HIGH;
+    not_printable(word) & !newline
 }
 
 /// [`printable_ascii_len`] eight bytes at a time.
 fn printable_ascii_len_by_words(bytes: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let (words, tail) = bytes.as_chunks::<8>();
     let mut at = 0;
     for word in words {
-        let w = u64::from_le_bytes(*word);
-        // The high bit of a byte below 0x20, and of one above 0x7E. A borrow
-        // or carry can flag a byte above the first flagged one, never below
-        // it, so the lowest flag is exact.
-        let below = w.wrapping_sub(ONES * 0x20) & !w;
-        let above = w.wrapping_add(ONES) | w;
-        let special = (below | above) & HIGH;
+        let special = not_printable(u64::from_le_bytes(*word));
         if special != 0 {
             return at + (special.trailing_zeros() / 8) as usize;
         }
@@ -895,7 +897,7 @@ impl Perform for Sink<'_> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_word_test_flags_exactly_the_bytes_that_are_not_plain_or_newline() {
+    fn the_word_tests_flag_exactly_the_bytes_they_name() {
         for byte in 0..=u8::MAX {
             for position in 0..8 {
                 // The byte among printable neighbours, and among neighbours
@@ -903,11 +905,23 @@ mod tests {
                 for filler in [b'a', b' ', b'~', b'\n', 0x00, 0x7f, 0x80, 0xff] {
                     let mut bytes = [filler; 8];
                     bytes[position] = byte;
-                    let flags = super::not_plain_or_newline(u64::from_le_bytes(bytes));
+                    let word = u64::from_le_bytes(bytes);
+                    let plain = super::not_plain_or_newline(word);
+                    let printable = super::not_printable(word);
                     for (at, b) in bytes.iter().enumerate() {
-                        let expected = !(super::is_printable_ascii(*b) || *b == b'\n');
-                        let flagged = flags & (0x80 << (8 * at)) != 0;
-                        assert_eq!(flagged, expected, "byte {b:#04x} at {at} in {bytes:x?}");
+                        let bit = 0x80 << (8 * at);
+                        let not_printable = !super::is_printable_ascii(*b);
+                        assert_eq!(
+                            printable & bit != 0,
+                            not_printable,
+                            "{b:#04x} at {at} in {bytes:x?}"
+                        );
+                        let not_plain = not_printable && *b != b'\n';
+                        assert_eq!(
+                            plain & bit != 0,
+                            not_plain,
+                            "{b:#04x} at {at} in {bytes:x?}"
+                        );
                     }
                 }
             }
